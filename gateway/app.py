@@ -1,0 +1,160 @@
+"""The composition root: ``create_app(settings)`` builds the one Litestar app.
+
+The lifespan owns every connection (through ``open_runtime``); the family routers come from
+``adapters.ROUTERS``; the request middleware gives every response an ``X-Request-Id``, times it
+for Prometheus and writes one JSON access line carrying that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST
+
+import adapters
+from gateway.logs import REQUEST_ID, configure_logging
+from gateway.metrics import Metrics
+from gateway.runtime import Runtime, open_runtime
+from gateway.settings import Settings
+
+access_log = logging.getLogger("storygate.access")
+error_log = logging.getLogger("storygate.error")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """Echo a client's id when it is short and printable, otherwise mint one."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            if _SAFE_REQUEST_ID.match(text):
+                return text
+    return uuid.uuid4().hex
+
+
+def request_context_middleware(metrics: Metrics) -> Any:
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            rid = request_id_from(list(scope.get("headers", [])))
+            token = REQUEST_ID.set(rid)
+            scope.setdefault("state", {})["request_id"] = rid
+            started = time.perf_counter()
+            status = 500
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    headers = [
+                        (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                    ]
+                    headers.append((b"x-request-id", rid.encode()))
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                path = scope.get("path", "")
+                family = adapters.family_of(path) or "gateway"
+                route = scope.get("path_template") or _route_label(scope)
+                metrics.requests.labels(family, scope["method"], route, str(status)).inc()
+                metrics.latency.labels(family, scope["method"]).observe(elapsed)
+                access_log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    path,
+                    status,
+                    extra={"status": status, "ms": round(elapsed * 1000, 2), "family": family},
+                )
+                REQUEST_ID.reset(token)
+
+        return middleware
+
+    return factory
+
+
+def _route_label(scope: Scope) -> str:
+    """A bounded label: the matched route template, never the raw path (ids would explode it)."""
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    if paths:
+        return sorted(paths)[0]
+    return "unmatched"
+
+
+@get("/healthz", include_in_schema=False, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", include_in_schema=False)
+async def readyz(runtime: Runtime, metrics: Metrics) -> Response[dict[str, Any]]:
+    checks = await runtime.readiness()
+    ready = all(v == "ok" for v in checks.values())
+    metrics.ready.set(1 if ready else 0)
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return Response(body, status_code=200 if ready else 503)
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=False)
+def metrics_endpoint(metrics: Metrics) -> Response[bytes]:
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Errors no family router claimed: unknown paths and crashes, in the owning family's
+    envelope when the path belongs to one, otherwise a plain JSON error."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status >= 500:
+        error_log.exception("unhandled error", exc_info=exc)
+    detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
+    rendered = adapters.render_error(request, status, detail)
+    if rendered is not None:
+        return rendered
+    return Response({"error": detail, "status": status}, status_code=status)
+
+
+def create_app(settings: Settings) -> Litestar:
+    configure_logging(settings.log_level, settings.log_json)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_runtime(settings, role="gateway") as runtime:
+            app.state.runtime = runtime
+            yield
+
+    def provide_runtime(state: State) -> Runtime:
+        runtime: Runtime = state.runtime
+        return runtime
+
+    return Litestar(
+        route_handlers=[healthz, readyz, metrics_endpoint, *adapters.ROUTERS],
+        lifespan=[lifespan],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "metrics": Provide(lambda: metrics, sync_to_thread=False, use_cache=True),
+        },
+        middleware=[request_context_middleware(metrics)],
+        exception_handlers={Exception: _unhandled},
+        state=State({"settings": settings}),
+        openapi_config=None,
+        debug=False,
+    )

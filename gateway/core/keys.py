@@ -1,0 +1,479 @@
+"""API keys: one family each, shown once, kept only as a SHA-256 digest.
+
+Verification sits on every request, so a verified row is cached briefly in a bounded LRU keyed
+by the digest. A revocation must not wait for that cache to expire on other replicas, so it is
+broadcast through a ``KeyInvalidation`` (in-process or Redis pub/sub) and evicts at once; the
+short cache lifetime only bounds staleness when a broadcast is lost. ``last_used_at`` is
+buffered in memory and written in batches at most once a minute per key, because a write per
+request would turn every read-only call into a write transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import re
+import secrets
+import string
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy import insert, or_, select, update
+
+from gateway.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from gateway.core.ids import new_id
+from gateway.core.plans import check_family, default_plan, get_plan
+from gateway.db.engine import Database
+from gateway.db.models import Account, AccountPlan, ApiKey, as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+_ALNUM = string.ascii_letters + string.digits
+# Literal head of each family's keys; sleeperhit keys are built differently (see _generate).
+_HEADS = {"storymint": "sm_", "childrenbooks": "cbk_live_", "storynote": "sk_live_"}
+_FORMATS = {
+    "storymint": re.compile(r"sm_[A-Za-z0-9]{40}"),
+    "childrenbooks": re.compile(r"cbk_live_[A-Za-z0-9]{40}"),
+    "storynote": re.compile(r"sk_live_[A-Za-z0-9]{40}"),
+    "sleeperhit": re.compile(r"sh_[0-9a-f]{18}_[0-9a-f]{64}"),
+}
+# Random characters shown after the literal head; enough to tell keys apart on a dashboard,
+# few enough that the hidden rest keeps well over 128 bits.
+_SHOWN = 9
+# A revocation broadcast that cannot be trusted to have covered everything (a reconnect)
+# asks for the whole cache to go; no digest can look like this.
+EVICT_ALL = "*"
+USAGE_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: str
+    account_id: str
+    family: str
+    prefix: str
+    label: str
+    scopes: tuple[str, ...]
+    ip_allowlist: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    info: KeyInfo
+    raw: str = field(repr=False)
+
+
+def looks_like_key(family: str, raw: str) -> bool:
+    pattern = _FORMATS.get(family)
+    return bool(pattern and isinstance(raw, str) and pattern.fullmatch(raw))
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _generate(family: str) -> tuple[str, str]:
+    """Return (raw key, display prefix)."""
+    if family == "sleeperhit":
+        public_id = secrets.token_hex(9)
+        return f"sh_{public_id}_{secrets.token_hex(32)}", f"sh_{public_id}"
+    head = _HEADS[family]
+    raw = head + "".join(secrets.choice(_ALNUM) for _ in range(40))
+    return raw, raw[: len(head) + _SHOWN]
+
+
+def _normalise_allowlist(entries: Sequence[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for entry in entries or ():
+        text = str(entry).strip()
+        try:
+            if "/" in text:
+                out.append(str(ipaddress.ip_network(text, strict=False)))
+            else:
+                out.append(str(ipaddress.ip_address(text)))
+        except ValueError as exc:
+            raise InvalidInput(f"invalid IP address or CIDR {text!r}") from exc
+    return tuple(out)
+
+
+def _ip_allowed(ip: str | None, allowlist: tuple[str, ...]) -> bool:
+    if not allowlist:
+        return True
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    for entry in allowlist:
+        net = ipaddress.ip_network(entry, strict=False)
+        if addr.version == net.version and addr in net:
+            return True
+    return False
+
+
+def _info(row: Any) -> KeyInfo:
+    return KeyInfo(
+        id=row.id,
+        account_id=row.account_id,
+        family=row.family,
+        prefix=row.prefix,
+        label=row.label,
+        scopes=tuple(row.scopes or ()),
+        ip_allowlist=tuple(row.ip_allowlist or ()),
+        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        last_used_at=as_utc(row.last_used_at),
+        expires_at=as_utc(row.expires_at),
+        revoked_at=as_utc(row.revoked_at),
+    )
+
+
+class KeyInvalidation(Protocol):
+    async def publish(self, key_hash: str) -> None: ...
+
+    async def start(self, on_revoked: Callable[[str], None]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _Fanout:
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[str], None]] = []
+
+    def _emit(self, key_hash: str) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(key_hash)
+            except Exception:
+                log.exception("key revocation callback failed")
+
+
+class LocalInvalidation(_Fanout):
+    """One process: every service started on it hears every revocation directly."""
+
+    async def publish(self, key_hash: str) -> None:
+        self._emit(key_hash)
+
+    async def start(self, on_revoked: Callable[[str], None]) -> None:
+        self._callbacks.append(on_revoked)
+
+    async def close(self) -> None:
+        self._callbacks.clear()
+
+
+class RedisInvalidation(_Fanout):
+    """Redis pub/sub across replicas; the Redis client belongs to the caller and stays open."""
+
+    def __init__(self, redis: aioredis.Redis, *, prefix: str, retry_seconds: float = 1.0) -> None:
+        super().__init__()
+        self._redis = redis
+        self.channel = f"{prefix}:keys:revoked"
+        self._retry = retry_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish(self, key_hash: str) -> None:
+        await self._redis.publish(self.channel, key_hash)
+
+    async def start(self, on_revoked: Callable[[str], None]) -> None:
+        self._callbacks.append(on_revoked)
+        if self._task is None:
+            # Subscribe before returning, so a revocation published right after start is heard.
+            try:
+                pubsub = await self._subscribe()
+            except (RedisError, OSError) as exc:
+                log.warning("key revocation channel unavailable, will retry: %s", exc)
+                pubsub = None
+            self._task = asyncio.create_task(self._listen(pubsub), name="key-invalidation")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._callbacks.clear()
+
+    async def _subscribe(self) -> Any:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.channel)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
+        return pubsub
+
+    async def _listen(self, pubsub: Any) -> None:
+        try:
+            while True:
+                try:
+                    if pubsub is None:
+                        await asyncio.sleep(self._retry)
+                        pubsub = await self._subscribe()
+                        self._emit(EVICT_ALL)  # whatever was published meanwhile was missed
+                    message = await pubsub.get_message(timeout=1.0)
+                except (RedisError, OSError) as exc:
+                    log.warning("key revocation channel lost, reconnecting: %s", exc)
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                    pubsub = None
+                    continue
+                if message and message.get("type") == "message":
+                    data = message["data"]
+                    self._emit(data.decode() if isinstance(data, bytes) else str(data))
+        finally:
+            if pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+
+class KeyService:
+    def __init__(
+        self,
+        db: Database,
+        invalidation: KeyInvalidation,
+        *,
+        cache_seconds: float = 1.0,
+        cache_size: int = 10_000,
+        clock: Callable[[], datetime] = utcnow,
+        usage_flush_seconds: float = 10.0,
+    ) -> None:
+        self._db = db
+        self._invalidation = invalidation
+        self._ttl = cache_seconds
+        # Unknown digests are remembered only briefly: a typo'd key should not hit the DB on
+        # every retry, but nothing should stay refused long after it could have become valid.
+        self._negative_ttl = min(cache_seconds, 1.0)
+        self._size = max(1, cache_size)
+        # Digest -> (monotonic deadline, the row, or None for an unknown digest).
+        self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
+        self._clock = clock
+        self._flush_every = usage_flush_seconds
+        # Bumped on every eviction so a lookup that raced a revocation is not cached.
+        self._evictions = 0
+        self._touched: OrderedDict[str, datetime] = OrderedDict()
+        self._pending: dict[str, datetime] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._invalidation.start(self._on_revoked)
+        if self._flusher is None and self._flush_every > 0:
+            self._flusher = asyncio.create_task(self._flush_loop(), name="key-usage-flush")
+
+    async def close(self) -> None:
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        try:
+            await self.flush_usage()
+        except Exception:
+            log.exception("could not record key usage on close")
+        await self._invalidation.close()
+
+    def _on_revoked(self, key_hash: str) -> None:
+        self._evictions += 1
+        if key_hash == EVICT_ALL:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_hash, None)
+
+    async def create(
+        self,
+        account_id: str,
+        family: str,
+        *,
+        label: str = "",
+        scopes: Sequence[str] | None = None,
+        expires_at: datetime | None = None,
+        ip_allowlist: Sequence[str] | None = None,
+    ) -> IssuedKey:
+        check_family(family)
+        allowlist = _normalise_allowlist(ip_allowlist)
+        if len(label) > 200:
+            raise InvalidInput("label must be at most 200 characters")
+        raw, prefix = _generate(family)
+        info = KeyInfo(
+            id=new_id("key"),
+            account_id=account_id,
+            family=family,
+            prefix=prefix,
+            label=label,
+            scopes=tuple(str(s) for s in scopes or ()),
+            ip_allowlist=allowlist,
+            created_at=self._clock(),
+            last_used_at=None,
+            expires_at=as_utc(expires_at),
+            revoked_at=None,
+        )
+        async with self._db.write() as conn:
+            found = await conn.execute(select(Account.id).where(Account.id == account_id))
+            if found.first() is None:
+                raise NotFound("account not found")
+            plan_id = await conn.scalar(
+                select(AccountPlan.plan).where(
+                    AccountPlan.account_id == account_id, AccountPlan.family == family
+                )
+            )
+            plan = get_plan(family, plan_id) if plan_id else default_plan(family)
+            if not plan.api_access:
+                raise Forbidden(
+                    f"{plan.display_name} plans cannot issue API keys",
+                    family=family,
+                    plan=plan.id,
+                )
+            await conn.execute(insert(ApiKey).values(**asdict(info), key_hash=hash_key(raw)))
+        log.info("issued %s key %s (%s) for %s", family, info.id, prefix, account_id)
+        return IssuedKey(info=info, raw=raw)
+
+    async def list(self, account_id: str, family: str | None = None) -> list[KeyInfo]:
+        query = select(ApiKey).where(ApiKey.account_id == account_id)
+        if family is not None:
+            query = query.where(ApiKey.family == check_family(family))
+        query = query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc())  # type: ignore[attr-defined]
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_info(r) for r in rows]
+
+    async def get(self, key_id: str, account_id: str | None = None) -> KeyInfo:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(ApiKey).where(ApiKey.id == key_id))).first()
+        if row is None or (account_id is not None and row.account_id != account_id):
+            raise NotFound("API key not found")
+        return _info(row)
+
+    async def revoke(self, key_id: str, account_id: str | None = None) -> KeyInfo:
+        mine = [ApiKey.id == key_id]
+        if account_id is not None:
+            mine.append(ApiKey.account_id == account_id)
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(ApiKey)
+                .where(*mine, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+                .values(revoked_at=self._clock())
+            )
+            row = (await conn.execute(select(ApiKey).where(*mine))).first()
+        if row is None:
+            raise NotFound("API key not found")
+        log.info("revoked key %s (%s)", row.id, row.prefix)
+        # Published even when already revoked: a repeat call re-sends a broadcast that was lost.
+        await self._broadcast([row.key_hash])
+        return _info(row)
+
+    async def revoke_family(self, account_id: str, family: str) -> int:
+        check_family(family)
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.account_id == account_id,
+                    ApiKey.family == family,
+                    ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+                )
+                .values(revoked_at=self._clock())
+                .returning(ApiKey.key_hash)
+            )
+            hashes = [r[0] for r in result.all()]
+        if hashes:
+            log.info("revoked %d %s keys of %s", len(hashes), family, account_id)
+            await self._broadcast(hashes)
+        return len(hashes)
+
+    async def _broadcast(self, hashes: Sequence[str]) -> None:
+        for key_hash in hashes:
+            self._on_revoked(key_hash)
+            try:
+                await self._invalidation.publish(key_hash)
+            except Exception as exc:
+                # The database already says revoked; other replicas catch up when their cache
+                # entry expires, so a lost broadcast only delays, never undoes, a revocation.
+                log.warning("could not broadcast a key revocation: %s", exc)
+
+    async def verify(self, raw: str | None, family: str, *, ip: str | None = None) -> KeyInfo:
+        check_family(family)
+        if not raw:
+            raise Unauthenticated("missing")
+        if not looks_like_key(family, raw):
+            raise Unauthenticated("invalid")
+        digest = hash_key(raw)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            self._cache.move_to_end(digest)
+            info = cached[1]
+        else:
+            info = await self._lookup(digest)
+        if info is None or info.family != family:
+            raise Unauthenticated("invalid")
+        now = self._clock()
+        if info.revoked_at is not None:
+            raise Unauthenticated("revoked")
+        if info.expires_at is not None and info.expires_at <= now:
+            raise Unauthenticated("expired")
+        if not _ip_allowed(ip, info.ip_allowlist):
+            raise Unauthenticated("ip_not_allowed")
+        self._note_use(info.id, now)
+        return info
+
+    async def _lookup(self, digest: str) -> KeyInfo | None:
+        seen = self._evictions
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+        info = _info(row) if row is not None else None
+        if seen == self._evictions:
+            ttl = self._ttl if info else self._negative_ttl
+            self._cache[digest] = (time.monotonic() + ttl, info)
+            self._cache.move_to_end(digest)
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return info
+
+    def _note_use(self, key_id: str, now: datetime) -> None:
+        last = self._touched.get(key_id)
+        if last is not None and now - last < USAGE_RESOLUTION:
+            return
+        self._touched[key_id] = now
+        self._touched.move_to_end(key_id)
+        while len(self._touched) > self._size:
+            self._touched.popitem(last=False)
+        if len(self._pending) < self._size:
+            self._pending[key_id] = now
+
+    async def flush_usage(self) -> int:
+        """Write buffered ``last_used_at`` values; returns how many rows changed."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        changed = 0
+        async with self._db.write() as conn:
+            for key_id, used_at in pending.items():
+                # Conditional, so replicas together write each key at most once a minute.
+                last = ApiKey.last_used_at
+                due = or_(last.is_(None), last <= used_at - USAGE_RESOLUTION)  # type: ignore[union-attr, operator]
+                query = update(ApiKey).where(ApiKey.id == key_id, due)
+                result = await conn.execute(query.values(last_used_at=used_at))
+                changed += result.rowcount or 0
+        return changed
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_every)
+            try:
+                await self.flush_usage()
+            except Exception as exc:
+                log.warning("could not record key usage: %s", exc)

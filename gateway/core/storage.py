@@ -1,0 +1,272 @@
+"""Generated files: bytes in a blob store, metadata in the database, links signed with HMAC.
+
+The blob store is a four-method Protocol so that an S3-compatible bucket can replace the local
+directory without the rest of the core noticing. Every blob lives under its account's id, and
+every lookup is filtered by account, so one tenant's file is simply absent to another. Public
+links carry an expiry and an HMAC over (account, path, expiry); without one, a fetch needs
+the owner's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from gateway.core.errors import InvalidInput, NotFound
+from gateway.core.ids import new_id
+from gateway.db.engine import Database
+from gateway.db.models import StoredFile, as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_MAX_PATH = 500
+
+
+class BlobStore(Protocol):
+    async def write(self, name: str, data: bytes) -> None: ...
+
+    async def read(self, name: str) -> bytes: ...
+
+    async def delete(self, name: str) -> None: ...
+
+    async def exists(self, name: str) -> bool: ...
+
+
+def _clean_path(path: str, *, what: str = "path", allow_empty: bool = False) -> str:
+    """A relative POSIX path with no way out of its parent: no '..', no absolute, no oddities."""
+    if not isinstance(path, str):
+        raise InvalidInput(f"{what} must be a string")
+    if not path and allow_empty:
+        return ""
+    parts = path.split("/")
+    if allow_empty and parts[-1] == "":
+        parts = parts[:-1]  # a prefix may end with '/'
+    if (
+        not path
+        or len(path) > _MAX_PATH
+        or path.startswith("/")
+        or "\\" in path
+        or any(ord(c) < 32 or c == "\x7f" for c in path)
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise InvalidInput(f"invalid {what} {path!r}")
+    return path
+
+
+class LocalBlobStore:
+    """A directory on disk; each write lands whole or not at all (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def _resolve(self, name: str) -> Path:
+        target = (self.root / _clean_path(name, what="blob name")).resolve()
+        if not target.is_relative_to(self.root) or target == self.root:
+            raise InvalidInput(f"invalid blob name {name!r}")
+        return target
+
+    def _write(self, target: Path, data: bytes) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    async def write(self, name: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write, self._resolve(name), bytes(data))
+
+    async def read(self, name: str) -> bytes:
+        target = self._resolve(name)
+        try:
+            return await asyncio.to_thread(target.read_bytes)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound("file not found") from exc
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self._resolve(name).unlink, missing_ok=True)
+
+    async def exists(self, name: str) -> bool:
+        return await asyncio.to_thread(self._resolve(name).is_file)
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    id: str
+    account_id: str
+    job_id: str | None
+    path: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+def _info(row: Any) -> FileInfo:
+    return FileInfo(
+        id=row.id,
+        account_id=row.account_id,
+        job_id=row.job_id,
+        path=row.path,
+        content_type=row.content_type,
+        size=row.size,
+        sha256=row.sha256,
+        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+    )
+
+
+def _check_account(account_id: str) -> str:
+    # The account id becomes the first segment of the blob name, so it must be one segment.
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
+        raise NotFound("file not found")
+    return account_id
+
+
+class Storage:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        secret: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if not secret:
+            raise ValueError("Storage needs a non-empty secret for signing file URLs")
+        self._db = db
+        self._blobs = blobs
+        self._secret = secret.encode("utf-8")
+        self._clock = clock
+
+    async def put(
+        self,
+        account_id: str,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        job_id: str | None = None,
+    ) -> FileInfo:
+        _check_account(account_id)
+        _clean_path(path)
+        if not content_type or len(content_type) > 100:
+            raise InvalidInput("content_type must be 1 to 100 characters")
+        name = f"{account_id}/{path}"
+        # Blob first, row second: a row never points at bytes that are not there yet.
+        await self._blobs.write(name, data)
+        values = {
+            "id": new_id("file"),
+            "account_id": account_id,
+            "job_id": job_id,
+            "path": path,
+            "content_type": content_type,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "created_at": self._clock(),
+        }
+        changes = {k: v for k, v in values.items() if k not in ("id", "account_id", "path")}
+        upsert = (sqlite_insert if self._db.is_sqlite else pg_insert)(StoredFile).values(**values)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["account_id", "path"], set_=changes
+        ).returning(*StoredFile.__table__.columns)  # type: ignore[attr-defined]
+        try:
+            async with self._db.write() as conn:
+                row = (await conn.execute(upsert)).one()
+        except IntegrityError as exc:
+            # Only the account foreign key can fail here: the account does not exist.
+            await self._blobs.delete(name)
+            raise NotFound("account not found") from exc
+        return _info(row)
+
+    async def info(self, account_id: str, path: str) -> FileInfo:
+        _check_account(account_id)
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(StoredFile).where(
+                        StoredFile.account_id == account_id, StoredFile.path == path
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound("file not found")
+        return _info(row)
+
+    async def get(self, account_id: str, path: str) -> tuple[FileInfo, bytes]:
+        info = await self.info(account_id, path)
+        return info, await self._blobs.read(f"{account_id}/{info.path}")
+
+    async def list(self, account_id: str, prefix: str = "") -> list[FileInfo]:
+        _check_account(account_id)
+        _clean_path(prefix, what="prefix", allow_empty=True)
+        query = select(StoredFile).where(StoredFile.account_id == account_id)
+        if prefix:
+            query = query.where(StoredFile.path.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query.order_by(StoredFile.path))).all()
+        return [_info(r) for r in rows]
+
+    async def delete_prefix(self, account_id: str, prefix: str) -> int:
+        """Remove the rows first, then the blobs: a crash in between leaves only orphan bytes."""
+        _check_account(account_id)
+        _clean_path(prefix, what="prefix", allow_empty=True)
+        query = delete(StoredFile).where(StoredFile.account_id == account_id)
+        if prefix:
+            query = query.where(StoredFile.path.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+        async with self._db.write() as conn:
+            paths = [r[0] for r in (await conn.execute(query.returning(StoredFile.path))).all()]
+        for path in paths:
+            try:
+                await self._blobs.delete(f"{account_id}/{path}")
+            except Exception as exc:
+                log.warning("could not delete blob of %s/%s: %s", account_id, path, exc)
+        return len(paths)
+
+    def _signature(self, account_id: str, path: str, expires: int) -> str:
+        message = f"{account_id}\n{path}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def sign(self, account_id: str, path: str, *, expires_in: int) -> tuple[int, str]:
+        if expires_in <= 0:
+            raise InvalidInput("expires_in must be positive")
+        expires = int(self._clock().timestamp()) + int(expires_in)
+        return expires, self._signature(account_id, path, expires)
+
+    def verify(self, account_id: str, path: str, expires: int, signature: str) -> bool:
+        try:
+            expires = int(expires)
+        except (TypeError, ValueError):
+            return False
+        if not isinstance(signature, str) or not signature.isascii():
+            return False
+        if self._clock().timestamp() >= expires:
+            return False
+        return hmac.compare_digest(self._signature(account_id, path, expires), signature)
+
+    def signed_query(self, account_id: str, path: str, *, expires_in: int) -> str:
+        expires, signature = self.sign(account_id, path, expires_in=expires_in)
+        return urlencode({"expires": expires, "sig": signature, "acct": account_id})

@@ -1,0 +1,182 @@
+"""SQLModel tables shared by every family.
+
+One schema serves SQLite (embedded) and PostgreSQL (distributed). Timestamps are stored as
+timezone-aware UTC; SQLite hands them back naive, so readers go through ``as_utc``.
+Money-like columns are integers: a unit is whatever the wallet counts (credits, books, pings).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    return Field(
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=index),
+    )
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    profile: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()
+
+
+class AccountPlan(SQLModel, table=True):
+    """The plan an account holds in one family (an account has at most one per family)."""
+
+    __tablename__ = "account_plans"
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=40)
+    family: str = Field(primary_key=True, max_length=20)
+    plan: str = Field(max_length=40)
+    updated_at: datetime = _ts()
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+    id: str = Field(primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    family: str = Field(max_length=20)
+    # SHA-256 hex of the raw key; the raw key itself is never stored.
+    key_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=32)
+    label: str = Field(default="", max_length=200)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ip_allowlist: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _ts(nullable=True)
+    expires_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Wallet(SQLModel, table=True):
+    """Balance of one unit for one account: a monthly bucket plus a perpetual balance.
+
+    ``monthly_remaining`` and ``perpetual`` are kept in step with the ledger entries in the
+    same transaction so that admission can be a single conditional UPDATE; the entries stay
+    the record of truth and ``Ledger.audit`` re-derives the balance from them.
+    ``monthly_allocation`` NULL means unlimited.
+    """
+
+    __tablename__ = "wallets"
+    __table_args__ = (UniqueConstraint("account_id", "unit", name="uq_wallet_account_unit"),)
+    id: str = Field(primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    unit: str = Field(max_length=60)
+    monthly_allocation: int | None = Field(default=0, sa_type=BigInteger)
+    monthly_remaining: int = Field(default=0, sa_type=BigInteger)
+    perpetual: int = Field(default=0, sa_type=BigInteger)
+    cycle_start: date
+    updated_at: datetime = _ts()
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only: grant, reserve, capture, release, reset (monthly roll-over)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_wallet_created", "wallet_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    wallet_id: str = Field(foreign_key="wallets.id", max_length=40)
+    account_id: str = Field(max_length=40, index=True)
+    kind: str = Field(max_length=12)
+    # Signed change to the spendable balance, split by bucket.
+    monthly_delta: int = Field(default=0, sa_type=BigInteger)
+    perpetual_delta: int = Field(default=0, sa_type=BigInteger)
+    reservation_id: str | None = Field(default=None, max_length=40, index=True)
+    job_id: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+
+
+class Reservation(SQLModel, table=True):
+    """A hold on a wallet, settled exactly once (captured or released) by compare-and-swap."""
+
+    __tablename__ = "reservations"
+    id: str = Field(primary_key=True, max_length=40)
+    wallet_id: str = Field(foreign_key="wallets.id", index=True, max_length=40)
+    account_id: str = Field(max_length=40, index=True)
+    job_id: str | None = Field(default=None, max_length=64, index=True)
+    amount: int = Field(sa_type=BigInteger)
+    monthly_part: int = Field(default=0, sa_type=BigInteger)
+    perpetual_part: int = Field(default=0, sa_type=BigInteger)
+    cycle_start: date
+    state: str = Field(default="held", max_length=10, index=True)
+    expires_at: datetime = _ts(index=True)
+    created_at: datetime = _ts()
+    settled_at: datetime | None = _ts(nullable=True)
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_runner", "status", "runner"),)
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    family: str = Field(max_length=20)
+    kind: str = Field(max_length=60)
+    status: str = Field(default="queued", max_length=12)
+    runner: str = Field(default="inprocess", max_length=12)
+    pct: int = 0
+    step: str = Field(default="", max_length=200)
+    message: str = Field(default="", max_length=1000)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    progress: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error_code: str | None = Field(default=None, max_length=60)
+    error_message: str | None = Field(default=None, max_length=2000)
+    attempts: int = 0
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    started_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+    account_id: str = Field(primary_key=True, max_length=40)
+    family: str = Field(primary_key=True, max_length=20)
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    state: str = Field(default="pending", max_length=10)
+    # Owner token of the request that holds the key while it runs.
+    owner: str = Field(default="", max_length=40)
+    status_code: int | None = None
+    headers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    locked_until: datetime = _ts()
+    expires_at: datetime = _ts(index=True)
+    created_at: datetime = _ts()
+
+
+class StoredFile(SQLModel, table=True):
+    __tablename__ = "stored_files"
+    __table_args__ = (UniqueConstraint("account_id", "path", name="uq_file_account_path"),)
+    id: str = Field(primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    job_id: str | None = Field(default=None, max_length=64, index=True)
+    path: str = Field(max_length=500)
+    content_type: str = Field(max_length=100)
+    size: int = Field(sa_type=BigInteger)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = _ts()
+
+
+ALL_TABLES = SQLModel.metadata

@@ -1,0 +1,213 @@
+"""Builds the core services for one process from settings, and tears them down.
+
+``create_app`` (the web composition root), the ``storygate worker`` process and the CLI all
+enter ``open_runtime``, so every process wires the same services the same way: embedded
+(SQLite + in-process state) or distributed (PostgreSQL + Redis + arq) by settings alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gateway.core.accounts import AccountService
+from gateway.core.errors import Unavailable
+from gateway.core.events import EventBus, MemoryEventBus, RedisEventBus
+from gateway.core.idempotency import (
+    Idempotency,
+    IdempotencyStore,
+    RedisIdempotencyStore,
+    SqlIdempotencyStore,
+)
+from gateway.core.jobs import JobService
+from gateway.core.keys import KeyInvalidation, KeyService, LocalInvalidation, RedisInvalidation
+from gateway.core.ledger import Ledger
+from gateway.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.core.storage import LocalBlobStore, Storage
+from gateway.db.engine import Database
+from gateway.db.migrate import current_revision, head_revision, upgrade
+from gateway.settings import Settings, ensure_secret
+from workers.runner import ArqRunner, InProcessRunner
+from workers.tasks import TaskRegistry
+
+log = logging.getLogger("storygate.runtime")
+
+Role = Literal["gateway", "worker", "cli"]
+
+# Task modules every process loads; families add theirs here as they land.
+BUILTIN_TASK_MODULES: tuple[str, ...] = ()
+
+
+@dataclass
+class Runtime:
+    """Everything a request handler, a task or a CLI command needs; one per process."""
+
+    settings: Settings
+    db: Database
+    redis: Any
+    ledger: Ledger
+    keys: KeyService
+    accounts: AccountService
+    jobs: JobService
+    events: EventBus
+    idempotency: Idempotency
+    ratelimit: RateLimiter
+    storage: Storage
+    registry: TaskRegistry
+    runner: InProcessRunner | ArqRunner | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def submit(self, job_id: str) -> None:
+        if self.runner is None:
+            raise Unavailable("this process does not run jobs")
+        await self.runner.submit(job_id)
+
+    @property
+    def runner_name(self) -> str:
+        return "arq" if self.settings.distributed else "inprocess"
+
+    async def readiness(self) -> dict[str, str]:
+        """Each backing service and whether it answers; used by /readyz."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.db.ping(), 2)
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+            checks["database"] = f"error: {type(exc).__name__}"
+        if self.redis is not None:
+            try:
+                await asyncio.wait_for(self.redis.ping(), 2)
+                checks["redis"] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                checks["redis"] = f"error: {type(exc).__name__}"
+        return checks
+
+
+async def _prepare_schema(settings: Settings, db: Database) -> None:
+    if db.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await upgrade(db.writer)
+        return
+    current, head = await current_revision(db.writer), head_revision()
+    if current != head:
+        raise Unavailable(
+            f"database schema is at {current or 'nothing'}, not {head}: run `storygate migrate`"
+        )
+
+
+async def _sweep(rt: Runtime, every: float) -> None:
+    """Release holds whose jobs died and forget expired idempotency records."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            released = await rt.ledger.release_expired()
+            if released:
+                log.info("released expired holds", extra={"count": released})
+            await rt.idempotency.purge_expired()
+        except Exception:
+            log.exception("sweeper pass failed")
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIterator[Runtime]:
+    settings = ensure_secret(settings)
+    async with AsyncExitStack() as stack:
+        db = Database(settings.effective_database_url)
+        stack.push_async_callback(db.close)
+        await _prepare_schema(settings, db)
+
+        redis = None
+        events: EventBus
+        invalidation: KeyInvalidation
+        store: IdempotencyStore
+        limiter: RateLimiter
+        prefix = settings.redis_prefix
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            redis = aioredis.from_url(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
+            events = RedisEventBus(redis, prefix=prefix)
+            invalidation = RedisInvalidation(redis, prefix=prefix)
+            store = RedisIdempotencyStore(
+                redis,
+                prefix=prefix,
+                ttl_seconds=settings.idempotency_ttl_seconds,
+                lock_seconds=settings.idempotency_lock_seconds,
+            )
+            limiter = RedisRateLimiter(
+                redis, prefix=prefix, on_error=settings.ratelimit_on_redis_error
+            )
+        else:
+            events = MemoryEventBus()
+            invalidation = LocalInvalidation()
+            store = SqlIdempotencyStore(
+                db,
+                ttl_seconds=settings.idempotency_ttl_seconds,
+                lock_seconds=settings.idempotency_lock_seconds,
+            )
+            limiter = MemoryRateLimiter()
+        stack.push_async_callback(events.close)
+        stack.push_async_callback(limiter.close)
+        stack.push_async_callback(store.close)
+
+        ledger = Ledger(db, hold_seconds=settings.hold_seconds)
+        keys = KeyService(
+            db,
+            invalidation,
+            cache_seconds=settings.key_cache_seconds,
+            cache_size=settings.key_cache_size,
+        )
+        await keys.start()
+        stack.push_async_callback(keys.close)
+        jobs = JobService(db, events, settle=lambda job_id, capture: ledger.settle_job(job_id, capture=capture))
+        registry = TaskRegistry()
+        registry.load_modules(BUILTIN_TASK_MODULES + settings.task_modules)
+
+        rt = Runtime(
+            settings=settings,
+            db=db,
+            redis=redis,
+            ledger=ledger,
+            keys=keys,
+            accounts=AccountService(db, ledger, keys),
+            jobs=jobs,
+            events=events,
+            idempotency=Idempotency(store),
+            ratelimit=limiter,
+            storage=Storage(db, LocalBlobStore(settings.files_dir), secret=settings.secret),
+            registry=registry,
+        )
+        if role == "gateway":
+            if settings.distributed:
+                from arq.connections import RedisSettings
+
+                rt.runner = ArqRunner(
+                    RedisSettings.from_dsn(settings.redis_url), queue_name=queue_name(settings)
+                )
+            else:
+                rt.runner = InProcessRunner(
+                    rt,
+                    registry,
+                    concurrency=settings.job_concurrency,
+                    max_attempts=settings.job_max_attempts,
+                )
+            await rt.runner.start()
+            stack.push_async_callback(rt.runner.stop)
+            rt.background.append(asyncio.create_task(_sweep(rt, 60.0)))
+
+        try:
+            yield rt
+        finally:
+            for task in rt.background:
+                task.cancel()
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+def queue_name(settings: Settings) -> str:
+    return f"{settings.redis_prefix}:queue"

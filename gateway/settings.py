@@ -1,0 +1,177 @@
+"""All configuration of storygate, in one place.
+
+Every knob is a ``STORYGATE_*`` environment variable and most are also a CLI flag; nothing
+else in the project reads ``os.environ``. Embedded mode (SQLite file + in-process state)
+needs no setting at all; distributed mode starts when both ``STORYGATE_DATABASE_URL`` and
+``STORYGATE_REDIS_URL`` are set. A bad value raises ``SettingsError`` whose message is one
+line naming the variable, which the CLI prints instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+BackendSet = Literal["instant", "local", "hosted"]
+OnRedisError = Literal["allow", "deny"]
+
+PREFIX = "STORYGATE_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value storygate cannot run with; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./storygate-data")
+    # Empty means the embedded SQLite file under data_dir.
+    database_url: str = ""
+    # Empty means no Redis: in-process rate limits, events, idempotency and runner.
+    redis_url: str = ""
+    # Key prefix for everything storygate writes into Redis, so tests and tenants can share one.
+    redis_prefix: str = "storygate"
+    # Secret for HMAC-signed file URLs; embedded mode generates and keeps one in data_dir.
+    secret: str = ""
+    backends: BackendSet = "local"
+    text_backend: str = ""
+    image_backend: str = ""
+    speech_backend: str = ""
+    log_level: str = "INFO"
+    log_json: bool = True
+    # How long a verified key stays cached; revocation is also broadcast, so this bounds staleness
+    # only when the broadcast is lost.
+    key_cache_seconds: float = 1.0
+    key_cache_size: int = 10_000
+    ratelimit_on_redis_error: OnRedisError = "deny"
+    idempotency_ttl_seconds: int = 24 * 3600
+    # How long a request holding an idempotency key may run before a duplicate may take over.
+    idempotency_lock_seconds: int = 120
+    # A reservation not captured or released within this time is released by the sweeper.
+    hold_seconds: int = 3600
+    job_concurrency: int = 4
+    job_max_attempts: int = 2
+    # Extra modules whose import registers job tasks (plugins; the test suite uses one).
+    task_modules: tuple[str, ...] = ()
+    public_base_url: str = ""
+    signed_url_seconds: int = 3600
+    demo: bool = True
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.database_url and self.redis_url)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'storygate.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return _validate(replace(self, **clean))
+
+
+def _coerce(name: str, raw: str, kind: Any) -> Any:
+    env = PREFIX + name.upper()
+    text = raw.strip()
+    try:
+        if kind in (int, "int"):
+            return int(text)
+        if kind in (float, "float"):
+            return float(text)
+        if kind in (bool, "bool"):
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(text)
+        if kind in (Path, "Path"):
+            return Path(text)
+        if kind in ("tuple[str, ...]",):
+            return tuple(p.strip() for p in text.split(",") if p.strip())
+    except ValueError:
+        raise SettingsError(f"{env}={raw!r} is not a valid {kind}") from None
+    return text
+
+
+def _validate(s: Settings) -> Settings:
+    if not 0 < s.port < 65536:
+        raise SettingsError(f"{PREFIX}PORT={s.port} is outside 1-65535")
+    if s.backends not in ("instant", "local", "hosted"):
+        raise SettingsError(f"{PREFIX}BACKENDS={s.backends!r} must be instant, local or hosted")
+    if s.ratelimit_on_redis_error not in ("allow", "deny"):
+        raise SettingsError(
+            f"{PREFIX}RATELIMIT_ON_REDIS_ERROR={s.ratelimit_on_redis_error!r} must be allow or deny"
+        )
+    if s.database_url and not s.database_url.startswith(
+        ("postgresql://", "postgresql+asyncpg://", "postgres://", "sqlite+aiosqlite://")
+    ):
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL must be a postgresql:// or sqlite+aiosqlite:// URL"
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"{PREFIX}REDIS_URL must be a redis:// URL")
+    if bool(s.database_url) != bool(s.redis_url) and s.database_url.startswith("postgres"):
+        raise SettingsError(
+            f"{PREFIX}REDIS_URL is required when {PREFIX}DATABASE_URL names PostgreSQL"
+        )
+    for name in ("job_concurrency", "key_cache_size", "hold_seconds", "idempotency_ttl_seconds"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+    if s.database_url.startswith(("postgresql://", "postgres://")):
+        s = replace(s, database_url="postgresql+asyncpg://" + s.database_url.split("://", 1)[1])
+    return s
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from ``env`` (the process environment by default) and explicit overrides."""
+    source = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        raw = source.get(PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _coerce(f.name, raw, f.type)
+    settings = Settings(**values)
+    return settings.with_overrides(**overrides)
+
+
+def ensure_secret(settings: Settings) -> Settings:
+    """Give embedded mode a stable signing secret kept in its data directory."""
+    if settings.secret:
+        return settings
+    if settings.distributed:
+        raise SettingsError(f"{PREFIX}SECRET must be set when running distributed")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return replace(settings, secret=path.read_text().strip())
+
+
+def require_services_env() -> bool:
+    """Tests read this through settings so nothing else touches os.environ."""
+    return os.environ.get(PREFIX + "REQUIRE_SERVICES", "") in ("1", "true", "yes")
+
+
+def test_service_urls() -> tuple[str, str]:
+    """PostgreSQL admin URL and Redis URL the distributed test half uses."""
+    return (
+        os.environ.get(PREFIX + "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        os.environ.get(PREFIX + "TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    )

@@ -1,0 +1,63 @@
+"""A job interrupted by stopping the app is resumed, or failed with its hold released, after a
+restart of the embedded gateway; none stays running."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gateway.core.jobs import JobStatus
+from gateway.runtime import open_runtime
+from gateway.settings import Settings
+
+
+def embedded(tmp: Path, **changes) -> Settings:
+    return Settings(data_dir=tmp, task_modules=("tests.support.tasks",), log_json=False, **changes)
+
+
+async def _wait_status(rt, job_id: str, statuses: set[str], timeout: float = 10.0):
+    async def poll():
+        while (job := await rt.jobs.get(job_id)).status not in statuses:
+            await asyncio.sleep(0.02)
+        return job
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
+async def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
+    settings = embedded(tmp_path, job_max_attempts=3)
+    async with open_runtime(settings) as rt:
+        account = await rt.accounts.create("t", {"sleeperhit": "starter"})
+        job = await rt.jobs.create(
+            account.id, "sleeperhit", "test.walk", {"steps": 3, "pause": 0.5, "echo": 1}
+        )
+        hold = await rt.ledger.reserve(account.id, "sleeperhit.credits", 10, job_id=job.id)
+        await rt.submit(job.id)
+        await _wait_status(rt, job.id, {"running"})
+        await asyncio.sleep(0.1)
+    # The process stopped mid-job: the row still says running.
+    async with open_runtime(settings) as rt:
+        done = await _wait_status(rt, job.id, {"succeeded", "failed"})
+        assert done.status == JobStatus.SUCCEEDED
+        assert done.attempts == 2
+        [settled] = await rt.ledger.holds_of_job(job.id)
+        assert settled.id == hold.id and settled.state == "captured"
+        assert (await rt.ledger.balance(account.id, "sleeperhit.credits")).spendable == 290
+
+
+async def test_interrupted_job_out_of_attempts_fails_and_releases(tmp_path: Path) -> None:
+    settings = embedded(tmp_path, job_max_attempts=1)
+    async with open_runtime(settings) as rt:
+        account = await rt.accounts.create("t", {"sleeperhit": "starter"})
+        job = await rt.jobs.create(account.id, "sleeperhit", "test.hang", {})
+        await rt.ledger.reserve(account.id, "sleeperhit.credits", 25, job_id=job.id)
+        assert (await rt.ledger.balance(account.id, "sleeperhit.credits")).spendable == 275
+        await rt.submit(job.id)
+        await _wait_status(rt, job.id, {"running"})
+    async with open_runtime(settings) as rt:
+        failed = await _wait_status(rt, job.id, {"failed", "succeeded", "canceled"})
+        assert failed.status == JobStatus.FAILED
+        [hold] = await rt.ledger.holds_of_job(job.id)
+        assert hold.state == "released"
+        assert (await rt.ledger.balance(account.id, "sleeperhit.credits")).spendable == 300
+        assert await rt.jobs.unfinished("inprocess") == []

@@ -1,0 +1,312 @@
+"""The two ways jobs run, over one function (``execute_job``) and the same task functions.
+
+* ``InProcessRunner`` (embedded): asyncio tasks inside the gateway, bounded by a semaphore.
+  Jobs a stopped process left ``running`` are resumed by the next ``start`` or, once their
+  attempts are used up, failed so their reservation is released.
+* ``ArqRunner`` + ``worker_settings`` (distributed): the gateway enqueues into Redis and
+  ``storygate worker`` processes run ``run_job``. arq re-runs a job whose worker stopped or died;
+  ``run_job`` then applies the same resume-or-fail rule as the embedded runner.
+
+Whatever the runner, the database decides who runs a job: ``JobService.start`` is a
+compare-and-swap, so a duplicate delivery finds the job already claimed and does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import func
+
+from gateway.core.errors import NotFound
+from gateway.core.jobs import JobInfo, JobService, JobStatus
+from workers.tasks import JobCanceled, TaskContext, TaskError, TaskRegistry
+
+log = logging.getLogger(__name__)
+
+RUN_JOB = "run_job"
+INTERRUPTED = "interrupted"
+# arq's own timeout sits this far above ours, so ours fires first and fails the job cleanly
+# instead of arq abandoning it in the 'running' state.
+_ARQ_TIMEOUT_GRACE_S = 60.0
+
+StartupShutdown = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+async def execute_job(
+    services: Any, registry: TaskRegistry, job_id: str, *, time_limit: float | None = None
+) -> None:
+    """Claim the job, run its task, record the outcome. Both runners call only this.
+
+    A ``CancelledError`` (the runner or worker is stopping) is not an outcome: it propagates
+    and leaves the job 'running' for recovery to resume or fail.
+    """
+    jobs: JobService = services.jobs
+    job = await jobs.start(job_id)
+    if job is None:
+        log.info("job %s was not queued; another runner has it or it is over", job_id)
+        return
+    try:
+        task = registry.get(job.kind)
+    except KeyError:
+        log.error("job %s has kind %r, which no task handles", job_id, job.kind)
+        await jobs.fail(job_id, "unknown_kind", f"this server cannot run jobs of kind {job.kind}")
+        return
+
+    scope = asyncio.timeout(time_limit)
+    try:
+        async with scope:
+            result = await task(TaskContext(job=job, services=services))
+    except JobCanceled:
+        log.info("job %s stopped: it is no longer running", job_id)
+        return
+    except TaskError as exc:
+        await jobs.fail(job_id, exc.code, exc.message)
+        return
+    except TimeoutError:
+        if not scope.expired():
+            await _internal_error(jobs, job)
+            return
+        log.warning("job %s (%s) exceeded %s s", job_id, job.kind, time_limit)
+        await jobs.fail(job_id, "timeout", f"the job did not finish within {time_limit:g} seconds")
+        return
+    except Exception:
+        await _internal_error(jobs, job)
+        return
+
+    if result is None:
+        result = {}
+    if not isinstance(result, dict):
+        log.error("task %s returned %s, not a dict", job.kind, type(result).__name__)
+        await jobs.fail(job_id, "internal_error", "the job produced no usable result")
+        return
+    if not await jobs.succeed(job_id, result):
+        log.info("job %s finished after it was canceled; its result is dropped", job_id)
+
+
+async def _internal_error(jobs: JobService, job: JobInfo) -> None:
+    # The traceback goes to the log only: exception text can carry paths, URLs or provider
+    # details that a client must not see.
+    log.exception("job %s (%s) failed unexpectedly", job.id, job.kind)
+    await jobs.fail(job.id, "internal_error", "the job failed because of an internal error")
+
+
+async def resume_or_fail(jobs: JobService, job: JobInfo, max_attempts: int) -> bool:
+    """Decide the fate of an unfinished job found after a restart; ``True``: run it (again)."""
+    if job.status is JobStatus.QUEUED:
+        return True
+    if job.status is not JobStatus.RUNNING:
+        return False
+    if job.attempts < max_attempts:
+        log.info("resuming interrupted job %s (attempt %d)", job.id, job.attempts + 1)
+        return await jobs.requeue(job.id)
+    log.warning("job %s was interrupted %d times; failing it", job.id, job.attempts)
+    await jobs.fail(
+        job.id, INTERRUPTED, "the job was interrupted by a restart and could not be resumed"
+    )
+    return False
+
+
+class InProcessRunner:
+    """Runs jobs as asyncio tasks in this process (embedded mode).
+
+    It assumes this process alone runs the 'inprocess' jobs of its database (the embedded
+    deployment: one gateway on one SQLite file), which is what lets ``start`` treat every
+    'running' job it finds as interrupted.
+    """
+
+    name = "inprocess"
+
+    def __init__(
+        self,
+        services: Any,
+        registry: TaskRegistry,
+        *,
+        concurrency: int = 4,
+        max_attempts: int = 2,
+        job_timeout: float | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._services = services
+        self._registry = registry
+        self._concurrency = concurrency
+        self._max_attempts = max_attempts
+        self._job_timeout = job_timeout
+        self._semaphore: asyncio.Semaphore | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet finished (running or waiting for a slot)."""
+        return sum(not t.done() for t in self._tasks.values())
+
+    async def start(self) -> None:
+        self._semaphore = asyncio.Semaphore(self._concurrency)
+        jobs: JobService = self._services.jobs
+        for job in await jobs.unfinished(self.name):
+            if await resume_or_fail(jobs, job, self._max_attempts):
+                await self.submit(job.id)
+
+    async def submit(self, job_id: str) -> None:
+        """Schedule a queued job. Before ``start`` or after ``stop`` the job simply stays
+        queued, and the next ``start`` picks it up."""
+        if self._semaphore is None:
+            log.warning("runner is not started; job %s stays queued until it is", job_id)
+            return
+        current = self._tasks.get(job_id)
+        if current is not None and not current.done():
+            return
+        task = asyncio.create_task(self._run(job_id), name=f"storygate-job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda t: self._forget(job_id, t))
+
+    def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+
+    async def _run(self, job_id: str) -> None:
+        assert self._semaphore is not None
+        async with self._semaphore:
+            try:
+                await execute_job(
+                    self._services, self._registry, job_id, time_limit=self._job_timeout
+                )
+            except Exception:
+                # Recording the outcome failed (e.g. the database went away); the job stays
+                # as it was and the next start resumes or fails it.
+                log.exception("runner could not complete job %s", job_id)
+
+    async def stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Stop like a process would: running jobs are abandoned in 'running' for recovery."""
+        self._semaphore = None
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, still = await asyncio.wait(tasks, timeout=timeout)
+            if still:
+                log.warning("%d job task(s) did not stop within %s s", len(still), timeout)
+
+
+class ArqRunner:
+    """Enqueues jobs for ``storygate worker`` processes (distributed mode).
+
+    The arq job id is the job's id, so enqueuing a job twice (a retried request, a recovery
+    sweep on every replica) queues it once.
+    """
+
+    name = "arq"
+
+    def __init__(
+        self,
+        redis_settings: RedisSettings,
+        *,
+        queue_name: str,
+        jobs: JobService | None = None,
+    ) -> None:
+        self._redis_settings = redis_settings
+        self._queue_name = queue_name
+        # With the job service, ``start`` re-enqueues work that never reached Redis or that
+        # Redis lost; without it, the runner only enqueues.
+        self._jobs = jobs
+        self._pool: ArqRedis | None = None
+
+    async def start(self) -> None:
+        self._pool = await create_pool(self._redis_settings, default_queue_name=self._queue_name)
+        if self._jobs is not None:
+            await self.resubmit_unfinished(self._jobs)
+
+    async def resubmit_unfinished(self, jobs: JobService) -> int:
+        """Enqueue every unfinished arq job; a no-op for those arq still holds."""
+        count = 0
+        for job in await jobs.unfinished(self.name):
+            # A 'running' job that arq no longer knows had its worker vanish: marking the
+            # delivery as a retry makes run_job resume or fail it rather than skip it.
+            retry = 2 if job.status is JobStatus.RUNNING else None
+            if await self._enqueue(job.id, job_try=retry):
+                count += 1
+        return count
+
+    async def submit(self, job_id: str) -> None:
+        await self._enqueue(job_id)
+
+    async def _enqueue(self, job_id: str, *, job_try: int | None = None) -> bool:
+        if self._pool is None:
+            raise RuntimeError("ArqRunner.start() must be awaited before submitting jobs")
+        queued = await self._pool.enqueue_job(
+            RUN_JOB, job_id, _job_id=job_id, _queue_name=self._queue_name, _job_try=job_try
+        )
+        return queued is not None
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
+
+
+async def run_job(ctx: dict[str, Any], job_id: str) -> None:
+    """The arq function. ``ctx['services']`` and ``ctx['registry']`` come from on_startup."""
+    services = ctx["services"]
+    jobs: JobService = services.jobs
+    max_attempts = int(ctx.get("max_attempts", 2))
+    job_try = int(ctx.get("job_try", 1))
+    if job_try > 1:
+        # arq runs a job again only after the previous delivery's worker stopped or died.
+        try:
+            job = await jobs.get(job_id)
+        except NotFound:
+            log.warning("arq delivered unknown job %s", job_id)
+            return
+        if job_try > max_attempts:
+            # arq delivers no further try, so finish the job here rather than strand it.
+            if not job.final:
+                await jobs.fail(
+                    job_id, INTERRUPTED, "the job was interrupted too often and was not resumed"
+                )
+            return
+        if not await resume_or_fail(jobs, job, max_attempts):
+            return
+    await execute_job(services, ctx["registry"], job_id, time_limit=ctx.get("job_timeout"))
+
+
+def worker_settings(
+    *,
+    redis_settings: RedisSettings,
+    queue_name: str,
+    on_startup: StartupShutdown,
+    on_shutdown: StartupShutdown,
+    max_jobs: int,
+    max_tries: int,
+    job_timeout: float = 3600.0,
+    keep_result: float = 86400.0,
+) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker`` (or ``run_worker``/``create_worker``).
+
+    ``max_tries`` counts runs of one job, as ``InProcessRunner``'s ``max_attempts`` does. arq
+    is given one more try than that so the last delivery reaches ``run_job``, which fails the
+    job and releases its reservation instead of arq dropping it. ``keep_result`` is how long
+    arq remembers a finished job id, i.e. how long a duplicate enqueue stays a no-op.
+    """
+    if max_tries < 1:
+        raise ValueError("max_tries must be at least 1")
+    arq_timeout = job_timeout + _ARQ_TIMEOUT_GRACE_S
+    return {
+        "functions": [func(run_job, name=RUN_JOB, max_tries=max_tries + 1, timeout=arq_timeout)],
+        "redis_settings": redis_settings,
+        "queue_name": queue_name,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "max_jobs": max_jobs,
+        "max_tries": max_tries + 1,
+        "job_timeout": arq_timeout,
+        "keep_result": keep_result,
+        "retry_jobs": True,
+        "health_check_key": f"{queue_name}:health-check",
+        "ctx": {"max_attempts": max_tries, "job_timeout": job_timeout},
+    }
