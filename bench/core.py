@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.core.idempotency import StoredResponse, fingerprint  # noqa: E402
-from gateway.runtime import Runtime, open_runtime  # noqa: E402
-from gateway.settings import Settings, test_service_urls  # noqa: E402
+from gateway.core.idempotency import StoredResponse, fingerprint
+from gateway.runtime import Runtime, open_runtime
+from gateway.settings import Settings, test_service_urls
 
 
 async def _bounded(n: int, concurrency: int, fn) -> float:
@@ -81,7 +81,7 @@ async def main() -> None:
         import asyncpg
 
         conn = await asyncpg.connect(pg_admin)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"distributed: skipped ({exc})")
         return
     name = "sg_bench_" + secrets.token_hex(4)

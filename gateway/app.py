@@ -61,7 +61,9 @@ def request_context_middleware(metrics: Metrics) -> Any:
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     headers = [
-                        (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                        (k, v)
+                        for k, v in message.get("headers", [])
+                        if k.lower() != b"x-request-id"
                     ]
                     headers.append((b"x-request-id", rid.encode()))
                     message = {**message, "headers": headers}
@@ -145,16 +147,20 @@ def create_app(settings: Settings) -> Litestar:
         runtime: Runtime = state.runtime
         return runtime
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[healthz, readyz, metrics_endpoint, *adapters.ROUTERS],
         lifespan=[lifespan],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "metrics": Provide(lambda: metrics, sync_to_thread=False, use_cache=True),
         },
-        middleware=[request_context_middleware(metrics)],
         exception_handlers={Exception: _unhandled},
         state=State({"settings": settings}),
         openapi_config=None,
+        logging_config=None,
         debug=False,
     )
+    # Wrap the whole ASGI handler, not the routes: unmatched paths (404/405) never reach route
+    # middleware, yet they too must carry a request id and be counted.
+    app.asgi_handler = request_context_middleware(metrics)(app.asgi_handler)
+    return app

@@ -54,8 +54,13 @@ async def ensure_demo_account(rt: Any) -> list[str]:
 def _all_scopes(family: str) -> list[str]:
     if family == "sleeperhit":
         return [
-            "story:read", "story:write", "source:read", "source:write",
-            "artifact:read", "artifact:publish", "credits:read",
+            "story:read",
+            "story:write",
+            "source:read",
+            "source:write",
+            "artifact:read",
+            "artifact:publish",
+            "credits:read",
         ]
     return []
 
@@ -66,6 +71,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.app import create_app
 
     if not settings.distributed and settings.demo:
+
         async def demo(rt: Any) -> int:
             for line in await ensure_demo_account(rt):
                 print(line, flush=True)
@@ -139,7 +145,9 @@ def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{account.id} {args.family}={account.plans[args.family]}")
         elif args.action == "grant":
             await rt.accounts.get(args.account)
-            balance = await rt.ledger.grant(args.account, args.wallet, args.amount, note="cli grant")
+            balance = await rt.ledger.grant(
+                args.account, args.wallet, args.amount, note="cli grant"
+            )
             print(f"{args.account} {args.wallet} spendable={balance.spendable}")
         return 0
 
@@ -240,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.message)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - operators get one line, not a traceback
+    except Exception as exc:
         return _fail(f"{type(exc).__name__}: {exc}")
 
 

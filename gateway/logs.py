@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 REQUEST_ID: ContextVar[str] = ContextVar("storygate_request_id", default="")
 
 # Every family's key shape: sm_…, cbk_live_…, sk_live_…, sh_<hex>_<hex>.
-_KEY_PATTERN = re.compile(
-    r"\b(sm_|cbk_live_|sk_live_|sh_[0-9a-f]{18}_)[A-Za-z0-9_\-]{8,}"
-)
+_KEY_PATTERN = re.compile(r"\b(sm_|cbk_live_|sk_live_|sh_[0-9a-f]{18}_)[A-Za-z0-9_\-]{8,}")
 
 
 def redact(text: str) -> str:
@@ -71,7 +69,9 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._storygate = True  # type: ignore[attr-defined]
     handler.setFormatter(
-        JsonFormatter() if json_lines else PlainFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        JsonFormatter()
+        if json_lines
+        else PlainFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)

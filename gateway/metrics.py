@@ -27,7 +27,9 @@ class Metrics:
             ["family", "kind", "status"],
             registry=self.registry,
         )
-        self.ready = Gauge("storygate_ready", "1 when every backing service answers", registry=self.registry)
+        self.ready = Gauge(
+            "storygate_ready", "1 when every backing service answers", registry=self.registry
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

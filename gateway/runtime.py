@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.core.accounts import AccountService
@@ -20,11 +19,12 @@ from gateway.core.events import EventBus, MemoryEventBus, RedisEventBus
 from gateway.core.idempotency import (
     Idempotency,
     IdempotencyStore,
-    RedisIdempotencyStore,
     SqlIdempotencyStore,
 )
+from gateway.core.idempotency_redis import RedisIdempotencyStore
 from gateway.core.jobs import JobService
-from gateway.core.keys import KeyInvalidation, KeyService, LocalInvalidation, RedisInvalidation
+from gateway.core.key_invalidation import KeyInvalidation, LocalInvalidation, RedisInvalidation
+from gateway.core.keys import KeyService
 from gateway.core.ledger import Ledger
 from gateway.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.core.storage import LocalBlobStore, Storage
@@ -42,24 +42,43 @@ Role = Literal["gateway", "worker", "cli"]
 BUILTIN_TASK_MODULES: tuple[str, ...] = ()
 
 
-@dataclass
 class Runtime:
-    """Everything a request handler, a task or a CLI command needs; one per process."""
+    """Everything a request handler, a task or a CLI command needs; one per process.
 
-    settings: Settings
-    db: Database
-    redis: Any
-    ledger: Ledger
-    keys: KeyService
-    accounts: AccountService
-    jobs: JobService
-    events: EventBus
-    idempotency: Idempotency
-    ratelimit: RateLimiter
-    storage: Storage
-    registry: TaskRegistry
-    runner: InProcessRunner | ArqRunner | None = None
-    background: list[asyncio.Task[None]] = field(default_factory=list)
+    A plain class rather than a dataclass: Litestar would otherwise try to validate it field by
+    field every time it is injected into a handler.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        redis: Any,
+        ledger: Ledger,
+        keys: KeyService,
+        accounts: AccountService,
+        jobs: JobService,
+        events: EventBus,
+        idempotency: Idempotency,
+        ratelimit: RateLimiter,
+        storage: Storage,
+        registry: TaskRegistry,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.redis = redis
+        self.ledger = ledger
+        self.keys = keys
+        self.accounts = accounts
+        self.jobs = jobs
+        self.events = events
+        self.idempotency = idempotency
+        self.ratelimit = ratelimit
+        self.storage = storage
+        self.registry = registry
+        self.runner: InProcessRunner | ArqRunner | None = None
+        self.background: list[asyncio.Task[None]] = []
 
     async def submit(self, job_id: str) -> None:
         if self.runner is None:
@@ -76,13 +95,13 @@ class Runtime:
         try:
             await asyncio.wait_for(self.db.ping(), 2)
             checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         if self.redis is not None:
             try:
                 await asyncio.wait_for(self.redis.ping(), 2)
                 checks["redis"] = "ok"
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 checks["redis"] = f"error: {type(exc).__name__}"
         return checks
 
@@ -164,7 +183,9 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
         )
         await keys.start()
         stack.push_async_callback(keys.close)
-        jobs = JobService(db, events, settle=lambda job_id, capture: ledger.settle_job(job_id, capture=capture))
+        jobs = JobService(
+            db, events, settle=lambda job_id, capture: ledger.settle_job(job_id, capture=capture)
+        )
         registry = TaskRegistry()
         registry.load_modules(BUILTIN_TASK_MODULES + settings.task_modules)
 
@@ -187,7 +208,9 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
                 from arq.connections import RedisSettings
 
                 rt.runner = ArqRunner(
-                    RedisSettings.from_dsn(settings.redis_url), queue_name=queue_name(settings)
+                    RedisSettings.from_dsn(settings.redis_url),
+                    queue_name=queue_name(settings),
+                    jobs=rt.jobs,
                 )
             else:
                 rt.runner = InProcessRunner(

@@ -172,6 +172,8 @@ def require_services_env() -> bool:
 def test_service_urls() -> tuple[str, str]:
     """PostgreSQL admin URL and Redis URL the distributed test half uses."""
     return (
-        os.environ.get(PREFIX + "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        os.environ.get(
+            PREFIX + "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
         os.environ.get(PREFIX + "TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )

@@ -45,9 +45,11 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         max_jobs=settings.job_concurrency,
         max_tries=settings.job_max_attempts,
     )
-    options = dict(config) if isinstance(config, dict) else {
-        k: v for k, v in vars(config).items() if not k.startswith("_")
-    }
+    options = (
+        dict(config)
+        if isinstance(config, dict)
+        else {k: v for k, v in vars(config).items() if not k.startswith("_")}
+    )
     options["burst"] = burst
     return Worker(**options)
 

@@ -30,7 +30,7 @@ async def _pg_available() -> str | None:
         conn = await asyncio.wait_for(asyncpg.connect(PG_ADMIN_URL), 3)
         await conn.close()
         return None
-    except Exception as exc:  # noqa: BLE001 - report whatever stopped the connection
+    except Exception as exc:
         return f"PostgreSQL unavailable at {PG_ADMIN_URL}: {exc}"
 
 
@@ -42,7 +42,7 @@ async def _redis_available() -> str | None:
         await asyncio.wait_for(client.ping(), 3)
         await client.aclose()
         return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"Redis unavailable at {REDIS_URL}: {exc}"
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
 
 from gateway.core.errors import InvalidInput, NotFound
 from gateway.core.ids import new_id
@@ -91,12 +92,12 @@ class AccountService:
 
     async def get(self, account_id: str) -> AccountInfo:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(Account).where(Account.id == account_id))).first()
+            row = (await conn.execute(select(Account).where(col(Account.id) == account_id))).first()
             if row is None:
                 raise NotFound("account not found")
             plans = await conn.execute(
-                select(AccountPlan.family, AccountPlan.plan).where(
-                    AccountPlan.account_id == account_id
+                select(col(AccountPlan.family), col(AccountPlan.plan)).where(
+                    col(AccountPlan.account_id) == account_id
                 )
             )
             chosen = {r.family: r.plan for r in plans}
@@ -105,7 +106,9 @@ class AccountService:
     async def list(self) -> list[AccountInfo]:
         async with self._db.read() as conn:
             rows = (
-                await conn.execute(select(Account).order_by(Account.created_at, Account.id))
+                await conn.execute(
+                    select(Account).order_by(col(Account.created_at), col(Account.id))
+                )
             ).all()
             plan_rows = (await conn.execute(select(AccountPlan))).all()
         chosen: dict[str, dict[str, str]] = {}
@@ -119,7 +122,7 @@ class AccountService:
         values = {"account_id": account_id, "family": family, "plan": plan.id, "updated_at": now}
         upsert = (pg_insert if not self._db.is_sqlite else sqlite_insert)(AccountPlan)
         async with self._db.write() as conn:
-            found = await conn.execute(select(Account.id).where(Account.id == account_id))
+            found = await conn.execute(select(col(Account.id)).where(col(Account.id) == account_id))
             if found.first() is None:
                 raise NotFound("account not found")
             await conn.execute(
@@ -142,25 +145,25 @@ class AccountService:
             # FOR UPDATE so concurrent merges on PostgreSQL cannot lose each other's keys
             # (SQLite's single writer already serialises them; it ignores the clause).
             current = await conn.scalar(
-                select(Account.profile).where(Account.id == account_id).with_for_update()
+                select(col(Account.profile)).where(col(Account.id) == account_id).with_for_update()
             )
             if current is None:
                 raise NotFound("account not found")
             merged = {**current, **changes}
             await conn.execute(
-                update(Account).where(Account.id == account_id).values(profile=merged)
+                update(Account).where(col(Account.id) == account_id).values(profile=merged)
             )
         return await self.get(account_id)
 
     async def plan_of(self, account_id: str, family: str) -> Plan:
         check_family(family)
         async with self._db.read() as conn:
-            found = await conn.execute(select(Account.id).where(Account.id == account_id))
+            found = await conn.execute(select(col(Account.id)).where(col(Account.id) == account_id))
             if found.first() is None:
                 raise NotFound("account not found")
             plan_id = await conn.scalar(
-                select(AccountPlan.plan).where(
-                    AccountPlan.account_id == account_id, AccountPlan.family == family
+                select(col(AccountPlan.plan)).where(
+                    col(AccountPlan.account_id) == account_id, col(AccountPlan.family) == family
                 )
             )
         return get_plan(family, plan_id) if plan_id else default_plan(family)
@@ -176,5 +179,5 @@ class AccountService:
             name=row.name,
             profile=dict(row.profile or {}),
             plans=_all_plans(chosen),
-            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            created_at=as_utc(row.created_at) or row.created_at,
         )

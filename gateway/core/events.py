@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class MemoryEventBus:
         else:
             self._subscribers.setdefault(channel, set()).add(queue)
         try:
-            yield _drain(queue)
+            yield _QueueEvents(queue)
         finally:
             subs = self._subscribers.get(channel)
             if subs is not None:
@@ -99,12 +100,28 @@ def _put_dropping_oldest(
                 pass
 
 
-async def _drain(queue: asyncio.Queue[dict[str, Any] | _Closed]) -> AsyncIterator[dict[str, Any]]:
-    while True:
-        item = await queue.get()
+class _QueueEvents:
+    """Iterator over one subscriber's queue.
+
+    A class rather than an async generator so that cancelling one ``__anext__`` (an SSE
+    handler waiting with a keep-alive timeout) leaves the iterator usable.
+    """
+
+    def __init__(self, queue: asyncio.Queue[dict[str, Any] | _Closed]) -> None:
+        self._queue = queue
+        self._done = False
+
+    def __aiter__(self) -> _QueueEvents:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._done:
+            raise StopAsyncIteration
+        item = await self._queue.get()
         if isinstance(item, _Closed):
-            return
-        yield item
+            self._done = True
+            raise StopAsyncIteration
+        return item
 
 
 class RedisEventBus:
@@ -136,7 +153,7 @@ class RedisEventBus:
         try:
             await pubsub.subscribe(name)
             await self._await_confirmation(pubsub)
-            yield self._messages(pubsub)
+            yield _RedisEvents(pubsub, self._closed, self._poll_interval)
         finally:
             try:
                 await pubsub.unsubscribe(name)
@@ -144,7 +161,7 @@ class RedisEventBus:
                 log.debug("unsubscribe from %s failed", name, exc_info=True)
             await pubsub.aclose()
 
-    async def _await_confirmation(self, pubsub: aioredis.client.PubSub) -> None:
+    async def _await_confirmation(self, pubsub: PubSub) -> None:
         """Wait for Redis to acknowledge SUBSCRIBE, so nothing published afterwards is missed."""
         while True:
             message = await pubsub.get_message(timeout=5.0)
@@ -153,24 +170,37 @@ class RedisEventBus:
             if message.get("type") == "subscribe":
                 return
 
-    async def _messages(self, pubsub: aioredis.client.PubSub) -> AsyncIterator[dict[str, Any]]:
-        while not self._closed.is_set():
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=self._poll_interval
-            )
-            if message is None or message.get("type") != "message":
-                continue
-            data = message["data"]
-            try:
-                event = json.loads(data)
-            except (TypeError, ValueError):
-                log.warning("dropping a malformed event on %r", message.get("channel"))
-                continue
-            if isinstance(event, dict):
-                yield event
-
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         return self._subscription(channel)
 
     async def close(self) -> None:
         self._closed.set()
+
+
+class _RedisEvents:
+    """Iterator over one pub/sub connection; like ``_QueueEvents``, it survives a cancelled
+    ``__anext__`` (redis-py reconnects and re-subscribes a connection interrupted mid-read)."""
+
+    def __init__(self, pubsub: PubSub, closed: asyncio.Event, poll_interval: float) -> None:
+        self._pubsub = pubsub
+        self._closed = closed
+        self._poll_interval = poll_interval
+
+    def __aiter__(self) -> _RedisEvents:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        while not self._closed.is_set():
+            message = await self._pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=self._poll_interval
+            )
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                event = json.loads(message["data"])
+            except (TypeError, ValueError):
+                log.warning("dropping a malformed event on %r", message.get("channel"))
+                continue
+            if isinstance(event, dict):
+                return event
+        raise StopAsyncIteration

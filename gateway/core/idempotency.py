@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,15 +19,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
-from gateway.core.errors import Conflict, InvalidInput, Unavailable
+from gateway.core.errors import Conflict, InvalidInput
 from gateway.core.ids import new_id
 from gateway.db.models import IdempotencyRecord, as_utc, utcnow
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
     from gateway.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -97,6 +94,8 @@ class IdempotencyStore(Protocol):
     async def complete(self, lease: Acquired, response: StoredResponse) -> None: ...
 
     async def abandon(self, lease: Acquired) -> None: ...
+
+    async def purge_expired(self) -> int: ...
 
     async def close(self) -> None: ...
 
@@ -167,6 +166,10 @@ class Idempotency:
             log.exception("could not store idempotent response (family=%s)", lease.family)
         return response
 
+    async def purge_expired(self) -> int:
+        """Drop records past their TTL (the sweeper calls this; Redis expires its own)."""
+        return await self.store.purge_expired()
+
     async def _abandon_quietly(self, lease: Acquired) -> None:
         # The caller is already propagating the real outcome; a failed release only means
         # the key stays locked until lock_seconds pass.
@@ -207,104 +210,60 @@ class SqlIdempotencyStore:
 
     def _pk(self, account_id: str, family: str, key: str) -> Any:
         return (
-            (IdempotencyRecord.account_id == account_id)
-            & (IdempotencyRecord.family == family)
-            & (IdempotencyRecord.key == self._column_key(key))
+            (col(IdempotencyRecord.account_id) == account_id)
+            & (col(IdempotencyRecord.family) == family)
+            & (col(IdempotencyRecord.key) == self._column_key(key))
         )
+
+    def _fresh(self, fp: str, token: str, now: datetime) -> dict[str, Any]:
+        return {
+            "fingerprint": fp,
+            "state": _PENDING,
+            "owner": token,
+            "status_code": None,
+            "headers": {},
+            "body": None,
+            "locked_until": now + self.lock,
+            "expires_at": now + self.ttl,
+            "created_at": now,
+        }
 
     async def begin(self, account_id: str, family: str, key: str, fingerprint: str) -> BeginResult:
         token = new_id("idl")
+        insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
+        pk = self._pk(account_id, family, key)
         async with self.db.write() as conn:
             # A row deleted between our insert and our read (abandoned, purged) means retry.
             for _ in range(5):
                 now = self.clock()
-                if await self._try_insert(conn, account_id, family, key, fingerprint, token, now):
+                fresh = self._fresh(fingerprint, token, now)
+                inserted = await conn.execute(
+                    insert(IdempotencyRecord)
+                    .values(account_id=account_id, family=family, key=self._column_key(key))
+                    .values(**fresh)
+                    .on_conflict_do_nothing()
+                    .returning(col(IdempotencyRecord.owner))
+                )
+                if inserted.first() is not None:
                     return Acquired(account_id, family, key, token)
                 row = (
-                    await conn.execute(
-                        select(
-                            IdempotencyRecord.fingerprint,
-                            IdempotencyRecord.state,
-                            IdempotencyRecord.status_code,
-                            IdempotencyRecord.headers,
-                            IdempotencyRecord.body,
-                            IdempotencyRecord.locked_until,
-                            IdempotencyRecord.expires_at,
-                        )
-                        .where(self._pk(account_id, family, key))
-                        .with_for_update()
-                    )
+                    await conn.execute(select(IdempotencyRecord).where(pk).with_for_update())
                 ).one_or_none()
                 if row is None:
                     continue
                 expired = as_utc(row.expires_at) <= now  # type: ignore[operator]
-                lock_lapsed = row.state == _PENDING and as_utc(row.locked_until) <= now  # type: ignore[operator]
-                if expired or lock_lapsed:
-                    await self._take_over(conn, account_id, family, key, fingerprint, token, now)
+                lapsed = row.state == _PENDING and as_utc(row.locked_until) <= now  # type: ignore[operator]
+                if expired or lapsed:
+                    # Gone as far as clients can tell: reuse the row for this request.
+                    await conn.execute(update(IdempotencyRecord).where(pk).values(**fresh))
                     return Acquired(account_id, family, key, token)
                 if row.fingerprint != fingerprint:
                     return Mismatch()
                 if row.state == _DONE:
-                    body = row.body if row.body is not None else b""
-                    return Replay(StoredResponse(row.status_code, dict(row.headers), bytes(body)))
+                    body = bytes(row.body) if row.body is not None else b""
+                    return Replay(StoredResponse(row.status_code, dict(row.headers), body))
                 return InFlight()
         return InFlight()
-
-    async def _try_insert(
-        self,
-        conn: AsyncConnection,
-        account_id: str,
-        family: str,
-        key: str,
-        fp: str,
-        token: str,
-        now: datetime,
-    ) -> bool:
-        dialect_insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
-        stmt = (
-            dialect_insert(IdempotencyRecord)
-            .values(
-                account_id=account_id,
-                family=family,
-                key=self._column_key(key),
-                fingerprint=fp,
-                state=_PENDING,
-                owner=token,
-                headers={},
-                locked_until=now + self.lock,
-                expires_at=now + self.ttl,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.owner)
-        )
-        return (await conn.execute(stmt)).first() is not None
-
-    async def _take_over(
-        self,
-        conn: AsyncConnection,
-        account_id: str,
-        family: str,
-        key: str,
-        fp: str,
-        token: str,
-        now: datetime,
-    ) -> None:
-        await conn.execute(
-            update(IdempotencyRecord)
-            .where(self._pk(account_id, family, key))
-            .values(
-                fingerprint=fp,
-                state=_PENDING,
-                owner=token,
-                status_code=None,
-                headers={},
-                body=None,
-                locked_until=now + self.lock,
-                expires_at=now + self.ttl,
-                created_at=now,
-            )
-        )
 
     async def complete(self, lease: Acquired, response: StoredResponse) -> None:
         now = self.clock()
@@ -313,8 +272,8 @@ class SqlIdempotencyStore:
                 update(IdempotencyRecord)
                 .where(
                     self._pk(lease.account_id, lease.family, lease.key)
-                    & (IdempotencyRecord.owner == lease.token)
-                    & (IdempotencyRecord.state == _PENDING)
+                    & (col(IdempotencyRecord.owner) == lease.token)
+                    & (col(IdempotencyRecord.state) == _PENDING)
                 )
                 .values(
                     state=_DONE,
@@ -332,8 +291,8 @@ class SqlIdempotencyStore:
             await conn.execute(
                 delete(IdempotencyRecord).where(
                     self._pk(lease.account_id, lease.family, lease.key)
-                    & (IdempotencyRecord.owner == lease.token)
-                    & (IdempotencyRecord.state == _PENDING)
+                    & (col(IdempotencyRecord.owner) == lease.token)
+                    & (col(IdempotencyRecord.state) == _PENDING)
                 )
             )
 
@@ -341,125 +300,9 @@ class SqlIdempotencyStore:
         """Delete records past their TTL; reads already ignore them, this reclaims space."""
         async with self.db.write() as conn:
             result = await conn.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= self.clock())
+                delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= self.clock())
             )
         return int(result.rowcount or 0)
 
     async def close(self) -> None:
         """The Database belongs to the lifespan that created it."""
-
-
-# KEYS[1] record; ARGV: fingerprint, token, lock ms. Absent (never used, expired, or a dead
-# holder's lock lapsed) acquires; otherwise the fingerprint decides before the state does.
-_BEGIN_LUA = """
-local cur = redis.call('HMGET', KEYS[1], 'fp', 'state', 'status', 'headers', 'body')
-if not cur[1] then
-  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'pending', 'owner', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return {'acquired'}
-end
-if cur[1] ~= ARGV[1] then return {'mismatch'} end
-if cur[2] == 'done' then return {'replay', cur[3], cur[4], cur[5]} end
-return {'inflight'}
-"""
-
-# KEYS[1] record; ARGV: token, status, headers json, body, ttl ms.
-_COMPLETE_LUA = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'status', ARGV[2], 'headers', ARGV[3],
-           'body', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
-"""
-
-# KEYS[1] record; ARGV: token.
-_ABANDON_LUA = """
-if redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
-   and redis.call('HGET', KEYS[1], 'state') == 'pending' then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class RedisIdempotencyStore:
-    """Distributed store: one hash per key; every transition is one Lua script.
-
-    A pending record's key TTL is the lock, so a dead holder's record simply disappears; a
-    done record's key TTL is the retention. The client must not decode responses, since
-    stored bodies are arbitrary bytes.
-    """
-
-    def __init__(
-        self,
-        redis: Redis,
-        *,
-        prefix: str,
-        ttl_seconds: float = 86400,
-        lock_seconds: float = 120,
-    ) -> None:
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("RedisIdempotencyStore needs a client with decode_responses=False")
-        self.redis = redis
-        self.prefix = prefix
-        self.ttl_ms = max(1, int(ttl_seconds * 1000))
-        self.lock_ms = max(1, int(lock_seconds * 1000))
-        self._begin = redis.register_script(_BEGIN_LUA)
-        self._complete = redis.register_script(_COMPLETE_LUA)
-        self._abandon = redis.register_script(_ABANDON_LUA)
-
-    def _key(self, account_id: str, family: str, key: str) -> str:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return f"{self.prefix}:idem:{account_id}:{family}:{digest}"
-
-    async def _call(self, script: Any, key: str, args: list[Any]) -> Any:
-        from redis.exceptions import RedisError
-
-        try:
-            return await script(keys=[key], args=args)
-        except (RedisError, OSError) as exc:
-            raise Unavailable("Idempotency store (Redis) is unreachable") from exc
-
-    async def begin(self, account_id: str, family: str, key: str, fingerprint: str) -> BeginResult:
-        token = new_id("idl")
-        reply = await self._call(
-            self._begin, self._key(account_id, family, key), [fingerprint, token, self.lock_ms]
-        )
-        outcome = _text(reply[0])
-        if outcome == "acquired":
-            return Acquired(account_id, family, key, token)
-        if outcome == "mismatch":
-            return Mismatch()
-        if outcome == "replay":
-            headers = json.loads(_text(reply[2]))
-            body = reply[3] if isinstance(reply[3], bytes) else b""
-            return Replay(StoredResponse(int(reply[1]), headers, body))
-        return InFlight()
-
-    async def complete(self, lease: Acquired, response: StoredResponse) -> None:
-        stored = await self._call(
-            self._complete,
-            self._key(lease.account_id, lease.family, lease.key),
-            [
-                lease.token,
-                response.status,
-                json.dumps(dict(response.headers)),
-                response.body,
-                self.ttl_ms,
-            ],
-        )
-        if not stored:
-            log.warning("idempotency lease lost before completion (family=%s)", lease.family)
-
-    async def abandon(self, lease: Acquired) -> None:
-        await self._call(
-            self._abandon, self._key(lease.account_id, lease.family, lease.key), [lease.token]
-        )
-
-    async def close(self) -> None:
-        """The Redis client belongs to the lifespan that created it."""

@@ -23,14 +23,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy import insert, or_, select, update
+from sqlmodel import col
 
 from gateway.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from gateway.core.ids import new_id
+from gateway.core.key_invalidation import EVICT_ALL, KeyInvalidation
 from gateway.core.plans import check_family, default_plan, get_plan
 from gateway.db.engine import Database
 from gateway.db.models import Account, AccountPlan, ApiKey, as_utc, utcnow
@@ -46,12 +46,11 @@ _FORMATS = {
     "storynote": re.compile(r"sk_live_[A-Za-z0-9]{40}"),
     "sleeperhit": re.compile(r"sh_[0-9a-f]{18}_[0-9a-f]{64}"),
 }
-# Random characters shown after the literal head; enough to tell keys apart on a dashboard,
+# Random characters shown after the literal head: enough to tell keys apart on a dashboard,
 # few enough that the hidden rest keeps well over 128 bits.
 _SHOWN = 9
-# A revocation broadcast that cannot be trusted to have covered everything (a reconnect)
-# asks for the whole cache to go; no digest can look like this.
-EVICT_ALL = "*"
+# Sent when a listener may have missed broadcasts (a reconnect): drop the whole cache. No
+# digest can look like this.
 USAGE_RESOLUTION = timedelta(minutes=1)
 
 
@@ -100,10 +99,8 @@ def _normalise_allowlist(entries: Sequence[str] | None) -> tuple[str, ...]:
     for entry in entries or ():
         text = str(entry).strip()
         try:
-            if "/" in text:
-                out.append(str(ipaddress.ip_network(text, strict=False)))
-            else:
-                out.append(str(ipaddress.ip_address(text)))
+            net = ipaddress.ip_network(text, strict=False) if "/" in text else None
+            out.append(str(net or ipaddress.ip_address(text)))
         except ValueError as exc:
             raise InvalidInput(f"invalid IP address or CIDR {text!r}") from exc
     return tuple(out)
@@ -112,22 +109,19 @@ def _normalise_allowlist(entries: Sequence[str] | None) -> tuple[str, ...]:
 def _ip_allowed(ip: str | None, allowlist: tuple[str, ...]) -> bool:
     if not allowlist:
         return True
-    if not ip:
-        return False
     try:
-        addr = ipaddress.ip_address(ip)
+        addr = ipaddress.ip_address(ip or "")
     except ValueError:
         return False
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    for entry in allowlist:
-        net = ipaddress.ip_network(entry, strict=False)
-        if addr.version == net.version and addr in net:
-            return True
-    return False
+        addr = addr.ipv4_mapped  # a dual-stack socket reports IPv4 clients this way
+    networks = (ipaddress.ip_network(entry, strict=False) for entry in allowlist)
+    return any(addr.version == net.version and addr in net for net in networks)
 
 
 def _info(row: Any) -> KeyInfo:
+    created = as_utc(row.created_at)
+    assert created is not None
     return KeyInfo(
         id=row.id,
         account_id=row.account_id,
@@ -136,110 +130,11 @@ def _info(row: Any) -> KeyInfo:
         label=row.label,
         scopes=tuple(row.scopes or ()),
         ip_allowlist=tuple(row.ip_allowlist or ()),
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=created,
         last_used_at=as_utc(row.last_used_at),
         expires_at=as_utc(row.expires_at),
         revoked_at=as_utc(row.revoked_at),
     )
-
-
-class KeyInvalidation(Protocol):
-    async def publish(self, key_hash: str) -> None: ...
-
-    async def start(self, on_revoked: Callable[[str], None]) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class _Fanout:
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[[str], None]] = []
-
-    def _emit(self, key_hash: str) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(key_hash)
-            except Exception:
-                log.exception("key revocation callback failed")
-
-
-class LocalInvalidation(_Fanout):
-    """One process: every service started on it hears every revocation directly."""
-
-    async def publish(self, key_hash: str) -> None:
-        self._emit(key_hash)
-
-    async def start(self, on_revoked: Callable[[str], None]) -> None:
-        self._callbacks.append(on_revoked)
-
-    async def close(self) -> None:
-        self._callbacks.clear()
-
-
-class RedisInvalidation(_Fanout):
-    """Redis pub/sub across replicas; the Redis client belongs to the caller and stays open."""
-
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, retry_seconds: float = 1.0) -> None:
-        super().__init__()
-        self._redis = redis
-        self.channel = f"{prefix}:keys:revoked"
-        self._retry = retry_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    async def publish(self, key_hash: str) -> None:
-        await self._redis.publish(self.channel, key_hash)
-
-    async def start(self, on_revoked: Callable[[str], None]) -> None:
-        self._callbacks.append(on_revoked)
-        if self._task is None:
-            # Subscribe before returning, so a revocation published right after start is heard.
-            try:
-                pubsub = await self._subscribe()
-            except (RedisError, OSError) as exc:
-                log.warning("key revocation channel unavailable, will retry: %s", exc)
-                pubsub = None
-            self._task = asyncio.create_task(self._listen(pubsub), name="key-invalidation")
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._callbacks.clear()
-
-    async def _subscribe(self) -> Any:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.channel)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-            raise
-        return pubsub
-
-    async def _listen(self, pubsub: Any) -> None:
-        try:
-            while True:
-                try:
-                    if pubsub is None:
-                        await asyncio.sleep(self._retry)
-                        pubsub = await self._subscribe()
-                        self._emit(EVICT_ALL)  # whatever was published meanwhile was missed
-                    message = await pubsub.get_message(timeout=1.0)
-                except (RedisError, OSError) as exc:
-                    log.warning("key revocation channel lost, reconnecting: %s", exc)
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
-                    pubsub = None
-                    continue
-                if message and message.get("type") == "message":
-                    data = message["data"]
-                    self._emit(data.decode() if isinstance(data, bytes) else str(data))
-        finally:
-            if pubsub is not None:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
 
 
 class KeyService:
@@ -256,16 +151,16 @@ class KeyService:
         self._db = db
         self._invalidation = invalidation
         self._ttl = cache_seconds
-        # Unknown digests are remembered only briefly: a typo'd key should not hit the DB on
-        # every retry, but nothing should stay refused long after it could have become valid.
+        # Unknown digests are remembered only briefly: a client retrying a typo should not hit
+        # the database every time, but nothing should stay refused long after it became valid.
         self._negative_ttl = min(cache_seconds, 1.0)
         self._size = max(1, cache_size)
         # Digest -> (monotonic deadline, the row, or None for an unknown digest).
         self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
+        # Bumped on every eviction so that a lookup which raced a revocation is not cached.
+        self._evictions = 0
         self._clock = clock
         self._flush_every = usage_flush_seconds
-        # Bumped on every eviction so a lookup that raced a revocation is not cached.
-        self._evictions = 0
         self._touched: OrderedDict[str, datetime] = OrderedDict()
         self._pending: dict[str, datetime] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -283,8 +178,8 @@ class KeyService:
                 await flusher
         try:
             await self.flush_usage()
-        except Exception:
-            log.exception("could not record key usage on close")
+        except Exception as exc:
+            log.warning("could not record key usage on close: %s", exc)
         await self._invalidation.close()
 
     def _on_revoked(self, key_hash: str) -> None:
@@ -305,7 +200,6 @@ class KeyService:
         ip_allowlist: Sequence[str] | None = None,
     ) -> IssuedKey:
         check_family(family)
-        allowlist = _normalise_allowlist(ip_allowlist)
         if len(label) > 200:
             raise InvalidInput("label must be at most 200 characters")
         raw, prefix = _generate(family)
@@ -316,58 +210,53 @@ class KeyService:
             prefix=prefix,
             label=label,
             scopes=tuple(str(s) for s in scopes or ()),
-            ip_allowlist=allowlist,
+            ip_allowlist=_normalise_allowlist(ip_allowlist),
             created_at=self._clock(),
             last_used_at=None,
             expires_at=as_utc(expires_at),
             revoked_at=None,
         )
         async with self._db.write() as conn:
-            found = await conn.execute(select(Account.id).where(Account.id == account_id))
-            if found.first() is None:
+            if (
+                await conn.scalar(select(col(Account.id)).where(col(Account.id) == account_id))
+                is None
+            ):
                 raise NotFound("account not found")
             plan_id = await conn.scalar(
-                select(AccountPlan.plan).where(
-                    AccountPlan.account_id == account_id, AccountPlan.family == family
+                select(col(AccountPlan.plan)).where(
+                    col(AccountPlan.account_id) == account_id, col(AccountPlan.family) == family
                 )
             )
             plan = get_plan(family, plan_id) if plan_id else default_plan(family)
             if not plan.api_access:
-                raise Forbidden(
-                    f"{plan.display_name} plans cannot issue API keys",
-                    family=family,
-                    plan=plan.id,
-                )
+                message = f"{plan.display_name} plans cannot issue API keys"
+                raise Forbidden(message, family=family, plan=plan.id)
             await conn.execute(insert(ApiKey).values(**asdict(info), key_hash=hash_key(raw)))
         log.info("issued %s key %s (%s) for %s", family, info.id, prefix, account_id)
         return IssuedKey(info=info, raw=raw)
 
     async def list(self, account_id: str, family: str | None = None) -> list[KeyInfo]:
-        query = select(ApiKey).where(ApiKey.account_id == account_id)
+        query = select(ApiKey).where(col(ApiKey.account_id) == account_id)
         if family is not None:
-            query = query.where(ApiKey.family == check_family(family))
-        query = query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc())  # type: ignore[attr-defined]
+            query = query.where(col(ApiKey.family) == check_family(family))
+        query = query.order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
         async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_info(r) for r in rows]
+            return [_info(row) for row in await conn.execute(query)]
 
     async def get(self, key_id: str, account_id: str | None = None) -> KeyInfo:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(ApiKey).where(ApiKey.id == key_id))).first()
+            row = (await conn.execute(select(ApiKey).where(col(ApiKey.id) == key_id))).first()
         if row is None or (account_id is not None and row.account_id != account_id):
             raise NotFound("API key not found")
         return _info(row)
 
     async def revoke(self, key_id: str, account_id: str | None = None) -> KeyInfo:
-        mine = [ApiKey.id == key_id]
+        mine = [col(ApiKey.id) == key_id]
         if account_id is not None:
-            mine.append(ApiKey.account_id == account_id)
+            mine.append(col(ApiKey.account_id) == account_id)
         async with self._db.write() as conn:
-            await conn.execute(
-                update(ApiKey)
-                .where(*mine, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
-                .values(revoked_at=self._clock())
-            )
+            live = col(ApiKey.revoked_at).is_(None)
+            await conn.execute(update(ApiKey).where(*mine, live).values(revoked_at=self._clock()))
             row = (await conn.execute(select(ApiKey).where(*mine))).first()
         if row is None:
             raise NotFound("API key not found")
@@ -377,19 +266,15 @@ class KeyService:
         return _info(row)
 
     async def revoke_family(self, account_id: str, family: str) -> int:
+        """Revoke every live key of one account in one family (a plan without API access)."""
         check_family(family)
+        mine = (col(ApiKey.account_id) == account_id, col(ApiKey.family) == family)
+        query = update(ApiKey).where(*mine, col(ApiKey.revoked_at).is_(None))
         async with self._db.write() as conn:
             result = await conn.execute(
-                update(ApiKey)
-                .where(
-                    ApiKey.account_id == account_id,
-                    ApiKey.family == family,
-                    ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
-                )
-                .values(revoked_at=self._clock())
-                .returning(ApiKey.key_hash)
+                query.values(revoked_at=self._clock()).returning(col(ApiKey.key_hash))
             )
-            hashes = [r[0] for r in result.all()]
+            hashes = list(result.scalars())
         if hashes:
             log.info("revoked %d %s keys of %s", len(hashes), family, account_id)
             await self._broadcast(hashes)
@@ -433,10 +318,11 @@ class KeyService:
     async def _lookup(self, digest: str) -> KeyInfo | None:
         seen = self._evictions
         async with self._db.read() as conn:
-            row = (await conn.execute(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+            query = select(ApiKey).where(col(ApiKey.key_hash) == digest)
+            row = (await conn.execute(query)).first()
         info = _info(row) if row is not None else None
-        if seen == self._evictions:
-            ttl = self._ttl if info else self._negative_ttl
+        ttl = self._ttl if info else self._negative_ttl
+        if seen == self._evictions and ttl > 0:
             self._cache[digest] = (time.monotonic() + ttl, info)
             self._cache.move_to_end(digest)
             while len(self._cache) > self._size:
@@ -460,12 +346,12 @@ class KeyService:
         if not pending:
             return 0
         changed = 0
+        last = col(ApiKey.last_used_at)
         async with self._db.write() as conn:
             for key_id, used_at in pending.items():
-                # Conditional, so replicas together write each key at most once a minute.
-                last = ApiKey.last_used_at
-                due = or_(last.is_(None), last <= used_at - USAGE_RESOLUTION)  # type: ignore[union-attr, operator]
-                query = update(ApiKey).where(ApiKey.id == key_id, due)
+                # Conditional, so that replicas together write a key at most once a minute.
+                due = or_(last.is_(None), last <= used_at - USAGE_RESOLUTION)
+                query = update(ApiKey).where(col(ApiKey.id) == key_id, due)
                 result = await conn.execute(query.values(last_used_at=used_at))
                 changed += result.rowcount or 0
         return changed

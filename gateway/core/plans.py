@@ -35,7 +35,9 @@ _CATALOGUE: tuple[Plan, ...] = (
     _p("storymint", "max", "Max", {"storymint.books": 50, "storymint.pings": None}),
     _p("storymint", "developer", "Developer", {"storymint.books": 100, "storymint.pings": 150}),
     _p(
-        "storymint", "schools", "Schools & Organizations",
+        "storymint",
+        "schools",
+        "Schools & Organizations",
         {"storymint.books": None, "storymint.pings": None},
     ),
     _p("childrenbooks", "free", "Free", {"childrenbooks.credits": 0}, api=False),

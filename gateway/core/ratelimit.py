@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from redis.exceptions import RedisError
+
 from gateway.core.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -71,10 +73,16 @@ def _reset(window: Window, now: float) -> tuple[int, int]:
     return reset_at, max(1, math.ceil(reset_at - now))
 
 
-def _decide(windows: Sequence[Window], before: Sequence[int], cost: int, now: float) -> Decision:
-    """The decision for counts as they stood before this hit (the stores apply the same rule)."""
+def _decide(
+    windows: Sequence[Window], before: Sequence[int], cost: int, now: float, counted: bool
+) -> Decision:
+    """The decision for counts as they stood before this hit; ``counted`` is the store's word."""
     need = max(cost, 1)
     denying = [i for i, w in enumerate(windows) if before[i] + need > w.limit]
+    if cost > 0 and not counted:
+        denying = denying or list(range(len(windows)))
+    elif cost > 0:
+        denying = []
     if denying:
         # The client must wait for every denying window, so report the one resetting last.
         i = max(denying, key=lambda j: _reset(windows[j], now)[0])
@@ -142,12 +150,13 @@ class MemoryRateLimiter:
             entry = self._entries.get((bucket, w.name))
             current = entry is not None and entry[0] == _index(w, now)
             before.append(entry[1] if entry is not None and current else 0)
-        if _would_count(windows, before, cost):
+        counted = _would_count(windows, before, cost)
+        if counted:
             for i, w in enumerate(windows):
                 self._entries[(bucket, w.name)] = (_index(w, now), before[i] + cost, w.seconds)
                 self._entries.move_to_end((bucket, w.name))
         self._evict(now)
-        return _decide(windows, before, cost, now)
+        return _decide(windows, before, cost, now, counted)
 
     def _evict(self, now: float) -> None:
         # Least recently used entries sit at the front; drop those whose window has ended,
@@ -164,6 +173,7 @@ class MemoryRateLimiter:
 
 # KEYS: one counter per window. ARGV[1] = cost, then (limit, ttl seconds) per window.
 # Reads every counter, then increments all or none: one script, so atomic across replicas.
+# Returns {1 if counted else 0, count before this hit per window}.
 _HIT_LUA = """
 local cost = tonumber(ARGV[1])
 local before = {}
@@ -181,7 +191,7 @@ if fits then
     end
   end
 end
-return before
+return {fits and 1 or 0, unpack(before)}
 """
 
 
@@ -213,8 +223,6 @@ class RedisRateLimiter:
         return f"{self.prefix}:rl:{bucket}:{window.name}:{_index(window, now)}"
 
     async def hit(self, bucket: str, windows: Sequence[Window], cost: int = 1) -> Decision:
-        from redis.exceptions import RedisError
-
         _check(windows, cost)
         now = self.clock()
         keys = [self.key(bucket, w, now) for w in windows]
@@ -226,9 +234,12 @@ class RedisRateLimiter:
         except (RedisError, OSError) as exc:
             if self.on_error == "deny":
                 raise Unavailable("Rate limiter (Redis) is unreachable") from exc
-            log.warning("rate limiter Redis unreachable; allowing unmetered (%s)", type(exc))
+            log.warning(
+                "rate limiter Redis unreachable; allowing unmetered (%s)", type(exc).__name__
+            )
             return _unmetered(windows, now)
-        return _decide(windows, [int(c) for c in reply], cost, now)
+        before = [int(c) for c in reply[1:]]
+        return _decide(windows, before, cost, now, counted=bool(int(reply[0])))
 
     async def close(self) -> None:
         """The Redis client belongs to the lifespan that created it."""

@@ -28,6 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from gateway.core.errors import InvalidInput, NotFound
 from gateway.core.ids import new_id
@@ -135,7 +136,7 @@ def _info(row: Any) -> FileInfo:
         content_type=row.content_type,
         size=row.size,
         sha256=row.sha256,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at) or row.created_at,
     )
 
 
@@ -189,8 +190,8 @@ class Storage:
             "created_at": self._clock(),
         }
         changes = {k: v for k, v in values.items() if k not in ("id", "account_id", "path")}
-        upsert = (sqlite_insert if self._db.is_sqlite else pg_insert)(StoredFile).values(**values)
-        upsert = upsert.on_conflict_do_update(
+        insert = (sqlite_insert if self._db.is_sqlite else pg_insert)(StoredFile).values(**values)
+        upsert = insert.on_conflict_do_update(
             index_elements=["account_id", "path"], set_=changes
         ).returning(*StoredFile.__table__.columns)  # type: ignore[attr-defined]
         try:
@@ -208,7 +209,7 @@ class Storage:
             row = (
                 await conn.execute(
                     select(StoredFile).where(
-                        StoredFile.account_id == account_id, StoredFile.path == path
+                        col(StoredFile.account_id) == account_id, col(StoredFile.path) == path
                     )
                 )
             ).first()
@@ -223,22 +224,24 @@ class Storage:
     async def list(self, account_id: str, prefix: str = "") -> list[FileInfo]:
         _check_account(account_id)
         _clean_path(prefix, what="prefix", allow_empty=True)
-        query = select(StoredFile).where(StoredFile.account_id == account_id)
+        query = select(StoredFile).where(col(StoredFile.account_id) == account_id)
         if prefix:
-            query = query.where(StoredFile.path.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+            query = query.where(col(StoredFile.path).startswith(prefix, autoescape=True))
         async with self._db.read() as conn:
-            rows = (await conn.execute(query.order_by(StoredFile.path))).all()
+            rows = (await conn.execute(query.order_by(col(StoredFile.path)))).all()
         return [_info(r) for r in rows]
 
     async def delete_prefix(self, account_id: str, prefix: str) -> int:
         """Remove the rows first, then the blobs: a crash in between leaves only orphan bytes."""
         _check_account(account_id)
         _clean_path(prefix, what="prefix", allow_empty=True)
-        query = delete(StoredFile).where(StoredFile.account_id == account_id)
+        query = delete(StoredFile).where(col(StoredFile.account_id) == account_id)
         if prefix:
-            query = query.where(StoredFile.path.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+            query = query.where(col(StoredFile.path).startswith(prefix, autoescape=True))
         async with self._db.write() as conn:
-            paths = [r[0] for r in (await conn.execute(query.returning(StoredFile.path))).all()]
+            paths = [
+                r[0] for r in (await conn.execute(query.returning(col(StoredFile.path)))).all()
+            ]
         for path in paths:
             try:
                 await self._blobs.delete(f"{account_id}/{path}")
@@ -247,6 +250,10 @@ class Storage:
         return len(paths)
 
     def _signature(self, account_id: str, path: str, expires: int) -> str:
+        if "\n" in account_id or "\n" in path:
+            # The newline separates the fields; letting one into a field would let two
+            # different (account, path) pairs share a signature.
+            raise InvalidInput("account id and path cannot contain a newline")
         message = f"{account_id}\n{path}\n{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
@@ -263,7 +270,7 @@ class Storage:
             return False
         if not isinstance(signature, str) or not signature.isascii():
             return False
-        if self._clock().timestamp() >= expires:
+        if self._clock().timestamp() >= expires or "\n" in account_id + path:
             return False
         return hmac.compare_digest(self._signature(account_id, path, expires), signature)
 

@@ -53,7 +53,10 @@ class Database:
             self._write_lock = asyncio.Lock()
         else:
             self.reader = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size * 2, pool_timeout=120,
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_timeout=120,
                 pool_pre_ping=True,
             )
             self.writer = self.reader

@@ -55,7 +55,9 @@ async def test_one_job_for_one_idempotency_key_across_replicas(replicas) -> None
     async def create(rt: Runtime) -> StoredResponse:
         job = await rt.jobs.create(account.id, "storymint", "test.walk", {}, runner="arq")
         await asyncio.sleep(0.05)  # widen the race window
-        return StoredResponse(202, {"content-type": "application/json"}, json.dumps({"job_id": job.id}).encode())
+        return StoredResponse(
+            202, {"content-type": "application/json"}, json.dumps({"job_id": job.id}).encode()
+        )
 
     async def attempt(i: int) -> tuple[str, bytes | None]:
         rt = a if i % 2 else b
@@ -90,7 +92,10 @@ async def test_worker_process_runs_enqueued_job_and_events_reach_gateway(replica
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         account = await gateway.accounts.create("tenant", {"storymint": "schools"})
@@ -116,7 +121,9 @@ async def test_worker_process_runs_enqueued_job_and_events_reach_gateway(replica
         worker.terminate()
         output = worker.communicate(timeout=15)[0].decode(errors="replace")
     messages = [e["message"] for e in seen if e["status"] == "running"]
-    assert [m for m in messages if m.startswith("step")] == [f"step {i}" for i in range(1, 5)], output
+    assert [m for m in messages if m.startswith("step")] == [f"step {i}" for i in range(1, 5)], (
+        output
+    )
     assert seen[-1]["status"] == "succeeded"
     done = await gateway.jobs.get(job.id)
     assert done.result == {"echo": "hi", "steps": 4}

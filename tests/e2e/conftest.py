@@ -48,11 +48,18 @@ class Server:
                 self.proc.wait()
 
 
-def storygate(args: list[str], env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+def storygate(
+    args: list[str], env: dict[str, str] | None = None, **kw
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as operators do (python -m keeps the repo importable for test plugins)."""
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args],
-        cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120, **kw,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
     )
 
 
@@ -60,7 +67,16 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, tag: str = "
     port = free_port()
     out, err = data_dir.parent / f"{tag}-{port}.out", data_dir.parent / f"{tag}-{port}.err"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
         cwd=REPO,
         env={**os.environ, "STORYGATE_BACKENDS": "instant", **(env or {})},
         stdout=out.open("wb"),

@@ -13,8 +13,16 @@ def cli(tmp: Path, *args: str, **env: str):
 
 
 def test_accounts_and_keys_lifecycle(tmp_path: Path) -> None:
-    created = cli(tmp_path, "accounts", "create", "Maple Leaf", "--plan", "storymint=developer",
-                  "--plan", "childrenbooks=pro")
+    created = cli(
+        tmp_path,
+        "accounts",
+        "create",
+        "Maple Leaf",
+        "--plan",
+        "storymint=developer",
+        "--plan",
+        "childrenbooks=pro",
+    )
     assert created.returncode == 0, created.stderr
     account = created.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"acc_[0-9a-f]+", account)
@@ -27,10 +35,21 @@ def test_accounts_and_keys_lifecycle(tmp_path: Path) -> None:
     assert "sleeperhit=studio" in cli(tmp_path, "accounts", "list").stdout
 
     granted = cli(tmp_path, "accounts", "grant", account, "sleeperhit.credits", "250")
-    assert granted.returncode == 0 and "spendable=3250" in granted.stdout, granted.stdout + granted.stderr
+    assert granted.returncode == 0 and "spendable=3250" in granted.stdout, (
+        granted.stdout + granted.stderr
+    )
 
-    key = cli(tmp_path, "keys", "create", account, "sleeperhit", "--label", "ci", "--scopes",
-              "story:read,credits:read")
+    key = cli(
+        tmp_path,
+        "keys",
+        "create",
+        account,
+        "sleeperhit",
+        "--label",
+        "ci",
+        "--scopes",
+        "story:read,credits:read",
+    )
     assert key.returncode == 0, key.stderr
     raw = key.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"sh_[0-9a-f]{18}_[0-9a-f]{64}", raw)

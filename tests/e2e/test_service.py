@@ -59,8 +59,13 @@ def test_json_logs_carry_request_id_and_never_a_raw_key(server_factory) -> None:
     keys = demo_keys(server.stdout)
     assert set(keys) == set(KEY_PATTERNS), server.stdout
     for raw in keys.values():
-        httpx.get(server.base_url + f"/api/echo/{raw}", headers={"X-API-Key": raw, "X-Request-Id": "rid-logs"})
-        httpx.get(server.base_url + f"/v1/stories/{raw}", headers={"Authorization": f"Bearer {raw}"})
+        httpx.get(
+            server.base_url + f"/api/echo/{raw}",
+            headers={"X-API-Key": raw, "X-Request-Id": "rid-logs"},
+        )
+        httpx.get(
+            server.base_url + f"/v1/stories/{raw}", headers={"Authorization": f"Bearer {raw}"}
+        )
     server.stop()
     lines = [json.loads(line) for line in server.stderr.splitlines() if line.startswith("{")]
     assert any(line.get("request_id") == "rid-logs" for line in lines)

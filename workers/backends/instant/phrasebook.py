@@ -1,0 +1,197 @@
+"""Sentence templates for the instant writer, and the little grammar needed to fill them.
+
+Each language ships one :class:`Phrasebook` (in ``instant/lang/``). Templates are plain
+``str.format`` strings with these slots:
+
+``{H} {F} {G}``
+    the hero, the page's friend and a second friend (names are only ever used where a
+    language needs no case ending, so renaming stays a plain replacement);
+``{h_a} {h_the} {h_sp}`` (and ``f_``, ``g_``)
+    the species with an indefinite article, a definite article, or bare;
+``{at} {to} {place_word}``, ``{home_at} {home_to} {home_word}``
+    the page's setting and the hero's home setting, as a locative, an allative and a noun;
+``{things} {many} {things_t}``
+    the story's object, plural, as "lots of ...", and title-cased for English titles;
+``{trait} {moral}``
+    the hero's trait and the book's moral.
+
+Gendered words are written ``((masculine|feminine))`` for the hero, ``[[...|...]]`` for the
+friend and ``<<...|...>>`` for the second friend. Korean particles are a format spec:
+``{H:은}`` becomes 은 or 는 by the name's last syllable. Templates are prefixed with a level,
+``s|`` (toddlers), ``m|`` (4-7) or ``r|`` (8-12).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["BEATS", "Phrasebook", "articles", "capitalize", "render"]
+
+BEATS = ("intro", "want", "journey", "trouble", "turn", "ending")
+
+
+@dataclass(frozen=True)
+class Phrasebook:
+    language: str
+    article: str  # en | es | fr | it | pt | de | none | zh
+    joiner: str  # between sentences: " ", or "" for Chinese and Japanese
+    names_m: tuple[str, ...]
+    names_f: tuple[str, ...]
+    species: Mapping[str, str]
+    places: Mapping[str, tuple[str, str, str]]  # key -> (word, at, to)
+    things: Mapping[str, tuple[str, str]]  # key -> (plural, "lots of")
+    traits: Mapping[str, str]
+    themes: Mapping[str, tuple[str, str, str, str]]  # key -> (want, learn, moral, title)
+    tones: Mapping[str, tuple[str, ...]]
+    beats: Mapping[str, tuple[str, ...]]
+    openers: tuple[str, ...]
+    titles: tuple[str, ...]
+    headings: Mapping[str, tuple[str, ...]]
+    summaries: Mapping[str, str]
+    book_summary: str
+    lines: Mapping[str, tuple[str, ...]]
+    say: str
+    speaker: str
+    extras: Mapping[str, str]
+    found: str
+
+    def __post_init__(self) -> None:
+        for name in (
+            "species",
+            "places",
+            "things",
+            "traits",
+            "themes",
+            "tones",
+            "beats",
+            "headings",
+            "summaries",
+            "lines",
+            "extras",
+        ):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def pool(self, beat: str, levels: str) -> tuple[str, ...]:
+        """The templates of one beat at the given levels, tags stripped."""
+        chosen = tuple(t[2:] for t in self.beats[beat] if t[0] in levels)
+        return chosen or tuple(t[2:] for t in self.beats[beat])
+
+
+def articles(style: str, spec: str) -> tuple[str, str, str]:
+    """(indefinite, definite, bare) noun phrases for a species spec such as ``renard:m``."""
+    noun, _, gender = spec.partition(":")
+    if style == "en":
+        first = noun[:1].lower()
+        an = first in "aeiou" and not noun.lower().startswith(("uni", "eu"))
+        return (f"{'an' if an else 'a'} {noun}", f"the {noun}", noun)
+    if style == "zh":
+        counter, _, bare = noun.partition("|")
+        return (f"一{counter}{bare}", bare, bare)
+    if style == "es":
+        return (
+            ("una " if gender == "f" else "un ") + noun,
+            ("la " if gender == "f" else "el ") + noun,
+            noun,
+        )
+    if style == "pt":
+        return (
+            ("uma " if gender == "f" else "um ") + noun,
+            ("a " if gender == "f" else "o ") + noun,
+            noun,
+        )
+    if style == "fr":
+        elide = noun[:1].lower() in "aeiouyéèêàâîôû"
+        indef = ("une " if gender == "f" else "un ") + noun
+        definite = "l'" + noun if elide else ("la " if gender == "f" else "le ") + noun
+        return (indef, definite, noun)
+    if style == "it":
+        lower = noun.lower()
+        vowel = lower[:1] in "aeiou"
+        if gender == "f":
+            return (("un'" if vowel else "una ") + noun, ("l'" if vowel else "la ") + noun, noun)
+        impure = (lower[:1] == "s" and lower[1:2] not in "aeiou") or lower.startswith(
+            ("z", "gn", "ps", "x", "y")
+        )
+        if vowel:
+            return ("un " + noun, "l'" + noun, noun)
+        if impure:
+            return ("uno " + noun, "lo " + noun, noun)
+        return ("un " + noun, "il " + noun, noun)
+    if style == "de":
+        indef = {"m": "ein ", "f": "eine ", "n": "ein "}[gender or "m"] + noun
+        definite = {"m": "der ", "f": "die ", "n": "das "}[gender or "m"] + noun
+        return (indef, definite, noun)
+    return (noun, noun, noun)
+
+
+_PARTICLES = {
+    "은": ("은", "는"),
+    "는": ("은", "는"),
+    "이": ("이", "가"),
+    "가": ("이", "가"),
+    "을": ("을", "를"),
+    "를": ("을", "를"),
+    "과": ("과", "와"),
+    "와": ("과", "와"),
+    "으로": ("으로", "로"),
+    "로": ("으로", "로"),
+    "아": ("아", "야"),
+    "야": ("아", "야"),
+    "이에요": ("이에요", "예요"),
+    "예요": ("이에요", "예요"),
+    "이야": ("이야", "야"),
+}
+
+
+def _final_consonant(word: str) -> int:
+    """Korean final consonant index of the last syllable (0: none, 8: ㄹ).
+
+    Names from the prompt may be Latin; a consonant ending is read as a final consonant.
+    """
+    last = word.rstrip()[-1:] or "a"
+    if "가" <= last <= "힣":
+        return (ord(last) - 0xAC00) % 28
+    if last.isalpha() and last.lower() not in "aeiouy":
+        return 1
+    return 0
+
+
+def _particle(word: str, spec: str) -> str:
+    with_final, without = _PARTICLES[spec]
+    final = _final_consonant(word)
+    if with_final == "으로":
+        return word + ("로" if final in (0, 8) else "으로")
+    return word + (with_final if final else without)
+
+
+class _Fill(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        text = str(value)
+        return _particle(text, format_spec) if format_spec else text
+
+
+_FILL = _Fill()
+_HERO = re.compile(r"\(\(([^|()]*)\|([^|()]*)\)\)")
+_FRIEND = re.compile(r"\[\[([^|\[\]]*)\|([^|\[\]]*)\]\]")
+_THIRD = re.compile(r"<<([^|<>]*)\|([^|<>]*)>>")
+
+
+def capitalize(text: str) -> str:
+    for i, ch in enumerate(text):
+        if ch.isalpha():
+            return text[:i] + ch.upper() + text[i + 1 :] if ch.islower() else text
+    return text
+
+
+def render(template: str, slots: Mapping[str, str], genders: tuple[str, str, str]) -> str:
+    """Fill a template, resolve its gendered alternatives, capitalise its first letter."""
+    text = _FILL.vformat(template, (), slots)
+    for pattern, gender in zip((_HERO, _FRIEND, _THIRD), genders, strict=True):
+        pick = 1 if gender == "m" else 2
+        text = pattern.sub(lambda m, pick=pick: m.group(pick), text)
+    return capitalize(text)
