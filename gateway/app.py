@@ -50,6 +50,7 @@ def request_context_middleware(metrics: Metrics) -> Any:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
+            method = str(scope.get("method", "GET"))
             rid = request_id_from(list(scope.get("headers", [])))
             token = REQUEST_ID.set(rid)
             scope.setdefault("state", {})["request_id"] = rid
@@ -76,11 +77,11 @@ def request_context_middleware(metrics: Metrics) -> Any:
                 path = scope.get("path", "")
                 family = adapters.family_of(path) or "gateway"
                 route = scope.get("path_template") or _route_label(scope)
-                metrics.requests.labels(family, scope["method"], route, str(status)).inc()
-                metrics.latency.labels(family, scope["method"]).observe(elapsed)
+                metrics.requests.labels(family, method, route, str(status)).inc()
+                metrics.latency.labels(family, method).observe(elapsed)
                 access_log.info(
                     "%s %s %s",
-                    scope["method"],
+                    method,
                     path,
                     status,
                     extra={"status": status, "ms": round(elapsed * 1000, 2), "family": family},

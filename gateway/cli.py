@@ -166,8 +166,8 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "list":
             for key in await rt.keys.list(args.account):
                 state = "revoked" if key.revoked_at else "active"
-                scopes = ",".join(key.scopes)
-                print(f"{key.id}\t{key.family}\t{key.prefix}\t{state}\t{key.label}\t{scopes}")
+                shown = ",".join(key.scopes)
+                print(f"{key.id}\t{key.family}\t{key.prefix}\t{state}\t{key.label}\t{shown}")
         elif args.action == "revoke":
             key = await rt.keys.revoke(args.key_id)
             print(f"{key.id} revoked")
@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        overrides = {
+        overrides: dict[str, Any] = {
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
             "data_dir": getattr(args, "data_dir", None),

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.errors import InsufficientFunds, InvalidInput, NotFound
 from gateway.core.ids import new_id
+from gateway.core.wallets import Balance, Hold, month_start
+from gateway.core.wallets import wallet_balance as _balance
 from gateway.db.engine import Database
 from gateway.db.models import ALL_TABLES, LedgerEntry, Reservation, Wallet, as_utc, utcnow
 
@@ -54,7 +55,7 @@ _ADMIT = (
         _W.account_id == bindparam("account"),
         _W.unit == bindparam("wallet_unit"),
         _W.cycle_start >= bindparam("month"),
-        or_(_W.monthly_allocation.is_(None), _W.monthly_remaining + _W.perpetual >= 0),
+        or_(_W.monthly_allocation.is_(None), _W.monthly_remaining + _W.perpetual >= _AMOUNT),
     )
     .values(
         perpetual=_W.perpetual
@@ -78,52 +79,6 @@ _MOVE = (
 )
 _INSERT_HOLD = insert(Reservation)
 _INSERT_ENTRY = insert(LedgerEntry)
-
-
-def month_start(moment: datetime) -> date:
-    """Cycles follow the UTC calendar whatever zone the caller's clock reports in."""
-    moment = moment.astimezone(UTC)
-    return date(moment.year, moment.month, 1)
-
-
-def next_month(day: date) -> date:
-    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    account_id: str
-    unit: str
-    monthly_allocation: int | None
-    monthly_remaining: int
-    monthly_used: int
-    perpetual: int
-    spendable: int | None
-    cycle_start: date
-    cycle_end: date
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    id: str
-    account_id: str
-    unit: str
-    amount: int
-    job_id: str | None
-    monthly_part: int
-    perpetual_part: int
-    state: str
-    expires_at: datetime
-
-
-def _balance(account_id: str, unit: str, row: Any) -> Balance:
-    alloc, remaining, perpetual = row.monthly_allocation, row.monthly_remaining, row.perpetual
-    used = 0 if alloc is None else max(0, alloc - remaining)
-    spendable = None if alloc is None else remaining + perpetual
-    cycle = row.cycle_start
-    return Balance(
-        account_id, unit, alloc, remaining, used, perpetual, spendable, cycle, next_month(cycle)
-    )
 
 
 def _hold(unit: str, row: Any) -> Hold:
@@ -169,7 +124,9 @@ class Ledger:
         return now.astimezone(UTC)
 
     async def set_allocation(self, account_id: str, unit: str, monthly: int | None) -> Balance:
-        if monthly is not None and (not isinstance(monthly, int) or monthly < 0):
+        if monthly is not None and (
+            isinstance(monthly, bool) or not isinstance(monthly, int) or monthly < 0
+        ):
             raise InvalidInput("monthly allocation must be a non-negative integer or None")
         now = self._now()
         async with self._write_for(account_id) as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -21,7 +22,7 @@ def alembic_config(url: str) -> Config:
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema to head over an existing engine (no second event loop)."""
 
-    def _upgrade(connection) -> None:  # type: ignore[no-untyped-def]
+    def _upgrade(connection: Any) -> None:
         cfg = alembic_config(str(engine.url))
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
@@ -39,7 +40,7 @@ def head_revision() -> str | None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     from alembic.migration import MigrationContext
 
-    def _current(connection) -> str | None:  # type: ignore[no-untyped-def]
+    def _current(connection: Any) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
     async with engine.connect() as conn:

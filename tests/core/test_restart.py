@@ -24,6 +24,19 @@ async def _wait_status(rt, job_id: str, statuses: set[str], timeout: float = 10.
     return await asyncio.wait_for(poll(), timeout)
 
 
+async def _wait_hold(rt, job_id: str, timeout: float = 5.0):
+    """The hold is settled just after the job's final state is committed."""
+
+    async def poll():
+        while True:
+            [hold] = await rt.ledger.holds_of_job(job_id)
+            if hold.state != "held":
+                return hold
+            await asyncio.sleep(0.02)
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
 async def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
     settings = embedded(tmp_path, job_max_attempts=3)
     async with open_runtime(settings) as rt:
@@ -40,7 +53,7 @@ async def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
         done = await _wait_status(rt, job.id, {"succeeded", "failed"})
         assert done.status == JobStatus.SUCCEEDED
         assert done.attempts == 2
-        [settled] = await rt.ledger.holds_of_job(job.id)
+        settled = await _wait_hold(rt, job.id)
         assert settled.id == hold.id and settled.state == "captured"
         assert (await rt.ledger.balance(account.id, "sleeperhit.credits")).spendable == 290
 
@@ -57,7 +70,7 @@ async def test_interrupted_job_out_of_attempts_fails_and_releases(tmp_path: Path
     async with open_runtime(settings) as rt:
         failed = await _wait_status(rt, job.id, {"failed", "succeeded", "canceled"})
         assert failed.status == JobStatus.FAILED
-        [hold] = await rt.ledger.holds_of_job(job.id)
+        hold = await _wait_hold(rt, job.id)
         assert hold.state == "released"
         assert (await rt.ledger.balance(account.id, "sleeperhit.credits")).spendable == 300
         assert await rt.jobs.unfinished("inprocess") == []
