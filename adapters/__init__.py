@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters import childrenbooks, storymint
+
 # Family routers are added here as each family lands.
-ROUTERS: tuple[Any, ...] = ()
+ROUTERS: tuple[Any, ...] = (storymint.router, childrenbooks.router)
 
 # Longest prefix first: SleeperHit's /api/v1 sits inside StoryMint's /api.
 _MOUNTS: tuple[tuple[str, str], ...] = (
@@ -32,4 +34,9 @@ def family_of(path: str) -> str | None:
 
 def render_error(request: Any, status: int, detail: str) -> Any | None:
     """The owning family's envelope for an error no family router handled, if it has one."""
+    family = family_of(str(request.url.path))
+    if family == "storymint":
+        return storymint.render_error(request, status, detail)
+    if family == "childrenbooks":
+        return childrenbooks.render_error(request, status, detail)
     return None

@@ -144,7 +144,8 @@ class Profile(Struct):
 class ProfileUpdate(Struct, forbid_unknown_fields=False):
     display_name: Annotated[str, Meta(max_length=120)] | None = None
     bio: Annotated[str, Meta(max_length=2000)] | None = None
-    website: Annotated[str, Meta(max_length=500)] | None = None
+    # Shown as a link on marketplace listings, so only http(s) URLs (or "" to clear it).
+    website: Annotated[str, Meta(max_length=500, pattern=r"^(https?://\S+)?$")] | None = None
 
 
 class KeyCreateRequest(Struct, forbid_unknown_fields=False):
@@ -163,15 +164,27 @@ class KeyListItem(Struct):
     label: str
     created_at: str
     last_used_at: str | None
-    status: str  # active | revoked
+    status: str  # active | revoked | expired
+
+
+class KeyRevoked(Struct):
+    key_id: str
+    status: str  # always "revoked"
+    revoked_at: str
 
 
 class KeyList(Struct):
     keys: list[KeyListItem]
 
 
+class WorkspaceType(StrEnum):
+    SCHOOL = "school"
+    ORGANIZATION = "organization"
+
+
 class TeamCreate(Struct):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
+    workspace_type: WorkspaceType = WorkspaceType.SCHOOL
 
 
 class InviteCreate(Struct):

@@ -19,6 +19,8 @@ from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -134,6 +136,90 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     return Response({"error": detail, "status": status}, status_code=status)
 
 
+def openapi_config() -> OpenAPIConfig:
+    """Served at /openapi (JSON at /openapi/openapi.json), outside every family's prefix."""
+    return OpenAPIConfig(
+        title="storygate",
+        version=_version(),
+        description="One gateway, four story-generation APIs; `storygate openapi` writes one "
+        "document per family.",
+        path="/openapi",
+        render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("storygate")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _refs(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            _refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, found)
+
+
+def _rename_refs(node: Any, names: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {k: _rename_refs(v, names) for k, v in node.items()}
+        ref = out.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            out["$ref"] = "#/components/schemas/" + names.get(name, name)
+        return out
+    if isinstance(node, list):
+        return [_rename_refs(v, names) for v in node]
+    return node
+
+
+def family_openapi(app: Litestar) -> dict[str, dict[str, Any]]:
+    """One OpenAPI document per family that has routes, split by path prefix.
+
+    Each keeps only the component schemas its operations reach, under their short names (Litestar
+    prefixes a name with its module only when two families share it, and that must not rename
+    one family's schemas because another family gained a class).
+    """
+    whole = app.openapi_schema.to_schema()
+    schemas: dict[str, Any] = whole.get("components", {}).get("schemas", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for path, item in whole.get("paths", {}).items():
+        family = adapters.family_of(path)
+        if family is not None:
+            paths.setdefault(family, {})[path] = item
+    documents: dict[str, dict[str, Any]] = {}
+    for family, family_paths in sorted(paths.items()):
+        used: set[str] = set()
+        _refs(family_paths, used)
+        pending = list(used)
+        while pending:
+            found: set[str] = set()
+            _refs(schemas.get(pending.pop(), {}), found)
+            pending.extend(found - used)
+            used |= found
+        names = {n: n.split("_", 1)[1] for n in used if n.startswith(f"{family}_")}
+        if len(set(names.values()) | (used - set(names))) != len(used):
+            names = {}  # a short name would clash: keep Litestar's
+        component_schemas = {names.get(n, n): _rename_refs(schemas[n], names) for n in used}
+        documents[family] = {
+            "openapi": whole.get("openapi", "3.1.0"),
+            "info": {**whole.get("info", {}), "title": f"storygate: {family}"},
+            "servers": whole.get("servers", [{"url": "/"}]),
+            "paths": _rename_refs(family_paths, names),
+            "components": {"schemas": dict(sorted(component_schemas.items()))},
+        }
+    return documents
+
+
 def create_app(settings: Settings) -> Litestar:
     configure_logging(settings.log_level, settings.log_json)
     metrics = Metrics()
@@ -157,7 +243,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         exception_handlers={Exception: _unhandled},
         state=State({"settings": settings}),
-        openapi_config=None,
+        openapi_config=openapi_config(),
         logging_config=None,
         debug=False,
     )

@@ -1,4 +1,4 @@
-"""``storygate``: serve, worker, migrate, accounts, keys.
+"""``storygate``: serve, worker, migrate, accounts, keys, openapi.
 
 Operators and scripts parse this output, so the forms are fixed: `accounts create` prints the
 account id, `keys create` prints the raw key alone on its last line, and every failure is one
@@ -176,6 +176,25 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return _run_core(settings, action)
 
 
+# --- openapi --------------------------------------------------------------------------------
+
+
+def cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
+    """Write one OpenAPI 3.1 document per family that has routes (``openapi/<family>.json``)."""
+    import json
+    from pathlib import Path
+
+    from gateway.app import create_app, family_openapi
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for family, document in family_openapi(create_app(settings)).items():
+        path = out / f"{family}.json"
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storygate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     krevoke = keys.add_parser("revoke")
     krevoke.add_argument("key_id")
     sub.choices["keys"].set_defaults(func=cmd_keys)
+
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document of each family")
+    openapi.add_argument("--out", default="openapi", help="directory (default: ./openapi)")
+    openapi.set_defaults(func=cmd_openapi)
     return parser
 
 

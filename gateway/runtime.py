@@ -31,6 +31,7 @@ from gateway.core.storage import LocalBlobStore, Storage
 from gateway.db.engine import Database
 from gateway.db.migrate import current_revision, head_revision, upgrade
 from gateway.settings import Settings, ensure_secret
+from workers.backends.registry import Backends, build_backends
 from workers.runner import ArqRunner, InProcessRunner
 from workers.tasks import TaskRegistry
 
@@ -38,8 +39,8 @@ log = logging.getLogger("storygate.runtime")
 
 Role = Literal["gateway", "worker", "cli"]
 
-# Task modules every process loads; families add theirs here as they land.
-BUILTIN_TASK_MODULES: tuple[str, ...] = ()
+# Task modules every process loads.
+BUILTIN_TASK_MODULES: tuple[str, ...] = ("workers.pipelines",)
 
 
 class Runtime:
@@ -64,6 +65,7 @@ class Runtime:
         ratelimit: RateLimiter,
         storage: Storage,
         registry: TaskRegistry,
+        backends: Backends,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -77,6 +79,7 @@ class Runtime:
         self.ratelimit = ratelimit
         self.storage = storage
         self.registry = registry
+        self.backends = backends
         self.runner: InProcessRunner | ArqRunner | None = None
         self.background: list[asyncio.Task[None]] = []
 
@@ -202,6 +205,12 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
             ratelimit=limiter,
             storage=Storage(db, LocalBlobStore(settings.files_dir), secret=settings.secret),
             registry=registry,
+            backends=build_backends(
+                settings.backends,
+                settings.text_backend,
+                settings.image_backend,
+                settings.speech_backend,
+            ),
         )
         if role == "gateway":
             if settings.distributed:

@@ -39,7 +39,7 @@ class Settings:
     redis_prefix: str = "storygate"
     # Secret for HMAC-signed file URLs; embedded mode generates and keeps one in data_dir.
     secret: str = ""
-    backends: BackendSet = "local"
+    backends: BackendSet = "instant"
     text_backend: str = ""
     image_backend: str = ""
     speech_backend: str = ""

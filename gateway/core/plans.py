@@ -29,17 +29,16 @@ def _p(family: str, pid: str, name: str, monthly: dict[str, int | None], api: bo
     return Plan(family, pid, name, monthly, api)
 
 
+def _sm(books: int | None, novels: int | None, pings: int | None) -> dict[str, int | None]:
+    return {"storymint.books": books, "storymint.novels": novels, "storymint.pings": pings}
+
+
 _CATALOGUE: tuple[Plan, ...] = (
-    _p("storymint", "free", "Free", {"storymint.books": 1, "storymint.pings": 0}, api=False),
-    _p("storymint", "plus", "Plus", {"storymint.books": 15, "storymint.pings": 0}, api=False),
-    _p("storymint", "max", "Max", {"storymint.books": 50, "storymint.pings": None}),
-    _p("storymint", "developer", "Developer", {"storymint.books": 100, "storymint.pings": 150}),
-    _p(
-        "storymint",
-        "schools",
-        "Schools & Organizations",
-        {"storymint.books": None, "storymint.pings": None},
-    ),
+    _p("storymint", "free", "Free", _sm(books=1, novels=0, pings=0), api=False),
+    _p("storymint", "plus", "Plus", _sm(books=15, novels=3, pings=0), api=False),
+    _p("storymint", "max", "Max", _sm(books=50, novels=10, pings=None)),
+    _p("storymint", "developer", "Developer", _sm(books=100, novels=0, pings=150)),
+    _p("storymint", "schools", "Schools & Organizations", _sm(books=None, novels=None, pings=None)),
     _p("childrenbooks", "free", "Free", {"childrenbooks.credits": 0}, api=False),
     _p("childrenbooks", "pro", "Pro", {"childrenbooks.credits": 500}),
     _p("childrenbooks", "premium", "Premium", {"childrenbooks.credits": 2000}),

@@ -67,13 +67,41 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction that may write; commits on success, rolls back on error."""
+        """One transaction that may write; commits on success, rolls back on error.
+
+        The ending (commit or rollback, then returning the connection) runs in its own task and
+        is shielded: a job cancelled at shutdown in the middle of a transaction must not leave
+        the single SQLite writer holding its lock, which would stall every later write.
+        """
         if self._write_lock is None:
-            async with self.writer.begin() as conn:
+            async with self._transaction(self.writer) as conn:
                 yield conn
             return
-        async with self._write_lock, self.writer.begin() as conn:
+        async with self._write_lock, self._transaction(self.writer) as conn:
             yield conn
+
+    @staticmethod
+    @asynccontextmanager
+    async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        conn = await asyncio.shield(engine.connect())
+        committed = False
+
+        async def finish() -> None:
+            try:
+                if committed:
+                    await conn.commit()
+                else:
+                    await conn.rollback()
+            finally:
+                await conn.close()
+
+        try:
+            await conn.begin()
+            yield conn
+            committed = True
+        finally:
+            ending = asyncio.ensure_future(finish())
+            await asyncio.shield(ending)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

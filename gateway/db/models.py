@@ -179,4 +179,45 @@ class StoredFile(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class Team(SQLModel, table=True):
+    """A shared workspace (StoryMint Schools & Organizations) with seats and a common library."""
+
+    __tablename__ = "teams"
+    id: str = Field(primary_key=True, max_length=40)
+    owner_account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    family: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    workspace_type: str = Field(max_length=40)
+    max_seats: int
+    created_at: datetime = _ts()
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_members"
+    team_id: str = Field(primary_key=True, foreign_key="teams.id", max_length=40)
+    account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=40)
+    role: str = Field(max_length=20)
+    joined_at: datetime = _ts()
+
+
+class TeamInvite(SQLModel, table=True):
+    __tablename__ = "team_invites"
+    id: str = Field(primary_key=True, max_length=64)
+    team_id: str = Field(foreign_key="teams.id", index=True, max_length=40)
+    email: str = Field(max_length=320)
+    status: str = Field(default="pending", max_length=12)
+    invited_by: str = Field(max_length=40)
+    accepted_by: str | None = Field(default=None, max_length=40)
+    created_at: datetime = _ts()
+    accepted_at: datetime | None = _ts(nullable=True)
+
+
+class TeamBook(SQLModel, table=True):
+    __tablename__ = "team_books"
+    team_id: str = Field(primary_key=True, foreign_key="teams.id", max_length=40)
+    job_id: str = Field(primary_key=True, foreign_key="jobs.id", max_length=64)
+    shared_by: str = Field(max_length=40)
+    shared_at: datetime = _ts()
+
+
 ALL_TABLES = SQLModel.metadata

@@ -18,7 +18,8 @@ Each language ships one :class:`Phrasebook` (in ``instant/lang/``). Templates ar
 Gendered words are written ``((masculine|feminine))`` for the hero, ``[[...|...]]`` for the
 friend and ``<<...|...>>`` for the second friend. Korean particles are a format spec:
 ``{H:은}`` becomes 은 or 는 by the name's last syllable. Templates are prefixed with a level,
-``s|`` (toddlers), ``m|`` (4-7) or ``r|`` (8-12).
+``s|`` (toddlers, present tense), ``m|`` (4-7) or ``r|`` (8-12, richer); a capital letter
+(``M|Once upon a time...``) marks a sentence that may only open its beat.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["BEATS", "Phrasebook", "articles", "capitalize", "render"]
+__all__ = ["BEATS", "Phrasebook", "articles", "capitalize", "particle", "render"]
 
 BEATS = ("intro", "want", "journey", "trouble", "turn", "ending")
 
@@ -78,8 +79,12 @@ class Phrasebook:
 
     def pool(self, beat: str, levels: str) -> tuple[str, ...]:
         """The templates of one beat at the given levels, tags stripped."""
-        chosen = tuple(t[2:] for t in self.beats[beat] if t[0] in levels)
+        chosen = tuple(t[2:] for t in self.beats[beat] if t[0].lower() in levels)
         return chosen or tuple(t[2:] for t in self.beats[beat])
+
+    def openings(self, beat: str, levels: str) -> tuple[str, ...]:
+        """Templates that can only start a beat (tagged with a capital level letter)."""
+        return tuple(t[2:] for t in self.beats[beat] if t[0].isupper() and t[0].lower() in levels)
 
 
 def articles(style: str, spec: str) -> tuple[str, str, str]:
@@ -161,7 +166,8 @@ def _final_consonant(word: str) -> int:
     return 0
 
 
-def _particle(word: str, spec: str) -> str:
+def particle(word: str, spec: str) -> str:
+    """``word`` followed by the Korean particle ``spec`` in the form its last sound needs."""
     with_final, without = _PARTICLES[spec]
     final = _final_consonant(word)
     if with_final == "으로":
@@ -172,13 +178,21 @@ def _particle(word: str, spec: str) -> str:
 class _Fill(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         text = str(value)
-        return _particle(text, format_spec) if format_spec else text
+        return particle(text, format_spec) if format_spec else text
 
 
 _FILL = _Fill()
 _HERO = re.compile(r"\(\(([^|()]*)\|([^|()]*)\)\)")
 _FRIEND = re.compile(r"\[\[([^|\[\]]*)\|([^|\[\]]*)\]\]")
 _THIRD = re.compile(r"<<([^|<>]*)\|([^|<>]*)>>")
+
+
+def _masculine(m: re.Match[str]) -> str:
+    return m.group(1)
+
+
+def _feminine(m: re.Match[str]) -> str:
+    return m.group(2)
 
 
 def capitalize(text: str) -> str:
@@ -192,6 +206,5 @@ def render(template: str, slots: Mapping[str, str], genders: tuple[str, str, str
     """Fill a template, resolve its gendered alternatives, capitalise its first letter."""
     text = _FILL.vformat(template, (), slots)
     for pattern, gender in zip((_HERO, _FRIEND, _THIRD), genders, strict=True):
-        pick = 1 if gender == "m" else 2
-        text = pattern.sub(lambda m, pick=pick: m.group(pick), text)
+        text = pattern.sub(_masculine if gender == "m" else _feminine, text)
     return capitalize(text)

@@ -91,30 +91,8 @@ COLORS: Final = MappingProxyType(
     }
 )
 
-CLOTHING_ITEMS: Final = (
-    "scarf",
-    "cap",
-    "vest",
-    "cape",
-    "bow",
-    "boots",
-    "overalls",
-    "sweater",
-    "backpack",
-    "hat",
-)
-CLOTHING_COLORS: Final = (
-    "red",
-    "blue",
-    "green",
-    "yellow",
-    "purple",
-    "teal",
-    "orange",
-    "pink",
-    "navy",
-    "lime",
-)
+CLOTHING_ITEMS: Final = tuple("scarf cap vest cape bow boots overalls sweater backpack hat".split())
+CLOTHING_COLORS: Final = tuple("red blue green yellow purple teal orange pink navy lime".split())
 
 # A role in the prompt dresses the hero and, for some, decides the setting.
 ROLES: Final = MappingProxyType(
@@ -175,23 +153,11 @@ SPECIES_WORDS: Final = MappingProxyType(
     }
 )
 
-SETTINGS: Final = (
-    "forest",
-    "meadow",
-    "garden",
-    "farm",
-    "sea",
-    "beach",
-    "river",
-    "sky",
-    "city",
-    "home",
-    "school",
-    "space",
-    "mountain",
-    "castle",
-    "jungle",
-    "snow",
+SETTINGS: Final = tuple(
+    (
+        "forest meadow garden farm sea beach river sky city home school space mountain castle "
+        "jungle snow"
+    ).split()
 )
 
 # Strong words name a place outright; weak ones only hint at it.
@@ -199,7 +165,7 @@ SETTING_WORDS: Final = MappingProxyType(
     {
         "forest": ("forest forests woods woodland", "tree trees wood"),
         "meadow": ("meadow field fields park", "grass"),
-        "garden": ("garden gardens", "flower flowers vegetables carrot carrots"),
+        "garden": ("garden gardens", "vegetables"),
         "farm": ("farm farmyard barn", "cow cows"),
         "sea": ("sea ocean oceans underwater reef", "coral mermaid"),
         "beach": ("beach shore seaside island", "sand"),
@@ -208,7 +174,7 @@ SETTING_WORDS: Final = MappingProxyType(
         "city": ("city town street streets village", "bus"),
         "home": ("home house bedroom kitchen room", "bed bedtime"),
         "school": ("school classroom kindergarten", "teacher class"),
-        "space": ("space planet planets galaxy spaceship rocket mars moon", "star stars"),
+        "space": ("space planet planets galaxy spaceship mars", "rocket moon star stars"),
         "mountain": ("mountain mountains hill hills valley", "cliff"),
         "castle": ("castle kingdom palace tower", ""),
         "jungle": ("jungle rainforest safari", ""),
@@ -229,7 +195,7 @@ NEIGHBOURS: Final = MappingProxyType(
         "city": ("home", "school", "garden"),
         "home": ("garden", "school", "city"),
         "school": ("home", "garden", "city"),
-        "space": ("sky", "mountain", "sea"),
+        "space": ("sky", "snow", "mountain"),
         "mountain": ("forest", "snow", "sky"),
         "castle": ("forest", "garden", "meadow"),
         "jungle": ("river", "mountain", "beach"),
@@ -260,53 +226,29 @@ FAUNA: Final = MappingProxyType(
 
 HOME_OF: Final = MappingProxyType(
     {
-        "fish": "sea",
-        "whale": "sea",
-        "octopus": "sea",
-        "turtle": "beach",
-        "penguin": "snow",
-        "owl": "forest",
-        "fox": "forest",
-        "raccoon": "forest",
-        "bear": "forest",
-        "deer": "forest",
-        "squirrel": "forest",
-        "hedgehog": "garden",
-        "wolf": "mountain",
-        "rabbit": "meadow",
-        "monkey": "jungle",
-        "tiger": "jungle",
-        "elephant": "jungle",
-        "lion": "jungle",
-        "dinosaur": "jungle",
-        "pig": "farm",
-        "horse": "farm",
-        "duck": "river",
-        "frog": "river",
-        "dragon": "castle",
-        "unicorn": "castle",
-        "robot": "space",
-        "bird": "sky",
-        "cat": "home",
-        "dog": "city",
-        "mouse": "home",
-        "girl": "home",
-        "boy": "home",
+        species: setting
+        for setting, names in {
+            "sea": "fish whale octopus",
+            "beach": "turtle",
+            "snow": "penguin",
+            "forest": "owl fox raccoon bear deer squirrel",
+            "garden": "hedgehog",
+            "mountain": "wolf",
+            "meadow": "rabbit",
+            "jungle": "monkey tiger elephant lion dinosaur",
+            "farm": "pig horse",
+            "river": "duck frog",
+            "castle": "dragon unicorn",
+            "space": "robot",
+            "sky": "bird",
+            "home": "cat mouse girl boy",
+            "city": "dog",
+        }.items()
+        for species in names.split()
     }
 )
 
-TRAITS: Final = (
-    "brave",
-    "curious",
-    "kind",
-    "clever",
-    "shy",
-    "cheerful",
-    "gentle",
-    "playful",
-    "grumpy",
-    "proud",
-)
+TRAITS: Final = tuple("brave curious kind clever shy cheerful gentle playful grumpy proud".split())
 TRAIT_WORDS: Final = MappingProxyType(
     {
         "brave": "brave courageous bold fearless",
@@ -322,15 +264,7 @@ TRAIT_WORDS: Final = MappingProxyType(
     }
 )
 
-THEMES: Final = (
-    "share",
-    "courage",
-    "teamwork",
-    "kindness",
-    "patience",
-    "friendship",
-    "curiosity",
-)
+THEMES: Final = tuple("share courage teamwork kindness patience friendship curiosity".split())
 # Checked in THEMES order: sharing outranks friendship, since "forest friends" is scenery.
 THEME_WORDS: Final = MappingProxyType(
     {
@@ -344,15 +278,11 @@ THEME_WORDS: Final = MappingProxyType(
     }
 )
 
-TONES: Final = (
-    "playful_funny",
-    "fantasy_magic",
-    "animal",
-    "heartwarming",
-    "sci_fi",
-    "daily_life_basics",
-    "adventurous",
-    "educational",
+TONES: Final = tuple(
+    (
+        "playful_funny fantasy_magic animal heartwarming sci_fi daily_life_basics adventurous "
+        "educational"
+    ).split()
 )
 TONE_DEFAULTS: Final = MappingProxyType(
     {  # tone -> (theme, setting, trait)
@@ -367,20 +297,10 @@ TONE_DEFAULTS: Final = MappingProxyType(
     }
 )
 
-THINGS: Final = (
-    "carrots",
-    "apples",
-    "berries",
-    "cookies",
-    "candies",
-    "nuts",
-    "flowers",
-    "seeds",
-    "shells",
-    "balloons",
-    "books",
-    "toys",
-    "stars",
+THINGS: Final = tuple(
+    (
+        "carrots apples berries cookies candies nuts flowers seeds shells balloons books toys stars"
+    ).split()
 )
 THING_WORDS: Final = MappingProxyType(
     {

@@ -175,14 +175,14 @@ BOOK = Phrasebook(
     },
     beats={
         "intro": (
-            "s|This is {H}.",
+            "S|This is {H}.",
             "s|{H} is {h_a}.",
             "s|{H} lives {home_at}.",
-            "m|Once upon a time, {home_at}, there lived {h_a} named {H}.",
+            "M|Once upon a time, {home_at}, there lived {h_a} named {H}.",
             "m|{H} was {h_a}, {trait} and full of big ideas.",
             "m|Every morning, {H} woke up early and ran outside to say hello to the day.",
             "m|Everybody {home_at} knew {H} and waved whenever ((he|she)) passed by.",
-            "r|Long ago, {home_at}, where every day began with a new surprise, "
+            "R|Long ago, {home_at}, where every day began with a new surprise, "
             "there lived {h_a} called {H}.",
             "r|{H} had always been {trait}, and {home_at} there was hardly a corner "
             "that {H} had not explored.",
@@ -229,13 +229,19 @@ BOOK = Phrasebook(
             "listen back.",
             "r|Whenever {H} felt unsure, {F} would say something silly, and the worry "
             "would melt away like snow in the sun.",
+            "r|{H} and {F} built a tiny bridge of sticks and stones and crossed the stream one "
+            "careful step at a time.",
+            "r|When the path split in two, {H} and {F} picked the one that looked the most "
+            "exciting.",
+            "r|Along the way they collected little treasures for their pockets: a feather, a "
+            "smooth stone and a leaf shaped like a heart.",
         ),
         "trouble": (
             "s|Oh no! Something is wrong.",
             "s|{F} is sad.",
             "s|Uh-oh! Where is the path?",
             "m|Suddenly, a strong wind swept through, and everything went topsy-turvy.",
-            "m|{F} looked worried. \"I can't find the way back,\" [[he|she]] said softly.",
+            'm|{F} looked worried. "I can\'t find the way back," [[he|she]] said softly.',
             "m|For a moment, {H} did not know what to do.",
             "m|Then came the hardest part of the whole day.",
             "m|{H} took a deep breath and thought very hard.",
@@ -245,6 +251,7 @@ BOOK = Phrasebook(
             "could not be solved by running away.",
             "r|It was the kind of moment that makes your heart beat fast, when every "
             "choice feels enormous.",
+            "r|For a long, long moment nobody said a word, and only the wind could be heard.",
         ),
         "turn": (
             "s|{H} has an idea!",
@@ -255,8 +262,7 @@ BOOK = Phrasebook(
             "m|With a little help from {G}, they found the way {home_to}.",
             "r|{H} thought about everything that had happened that day and finally "
             "understood what mattered most.",
-            "r|Nobody had expected it, least of all {H}, but the answer had been there "
-            "all along.",
+            "r|Nobody had expected it, least of all {H}, but the answer had been there all along.",
         ),
         "ending": (
             "s|{H} is happy.",

@@ -6,7 +6,18 @@ BOOK = Phrasebook(
     language="french",
     article="fr",
     joiner=" ",
-    names_m=("Léo", "Hugo", "Jules", "Louis", "Gabriel", "Arthur", "Noé", "Paul", "Victor", "Émile"),
+    names_m=(
+        "Léo",
+        "Hugo",
+        "Jules",
+        "Louis",
+        "Gabriel",
+        "Arthur",
+        "Noé",
+        "Paul",
+        "Victor",
+        "Émile",
+    ),
     names_f=("Léa", "Chloé", "Jade", "Lina", "Manon", "Zoé", "Alice", "Rose", "Emma", "Louise"),
     species={
         "fox": "renard:m",
@@ -168,14 +179,14 @@ BOOK = Phrasebook(
     },
     beats={
         "intro": (
-            "s|Voici {H}.",
+            "S|Voici {H}.",
             "s|{H} est {h_a}.",
             "s|{H} vit {home_at}.",
-            "m|Il était une fois, {home_at}, {h_a} qui s'appelait {H}.",
+            "M|Il était une fois, {home_at}, {h_a} qui s'appelait {H}.",
             "m|{H} était {trait} et avait toujours plein d'idées.",
             "m|Chaque matin, {H} se levait tôt et sortait dire bonjour au soleil.",
             "m|Tout le monde {home_at} connaissait {H} et l((e|a)) saluait en passant.",
-            "r|Il y a bien longtemps, {home_at}, là où chaque journée apportait une "
+            "R|Il y a bien longtemps, {home_at}, là où chaque journée apportait une "
             "nouvelle surprise, vivait {h_a} qui s'appelait {H}.",
             "r|{H} avait toujours été {trait}, et {home_at}, il n'y avait pas un coin "
             "que {H} n'ait exploré.",
@@ -216,6 +227,12 @@ BOOK = Phrasebook(
             "aussitôt pour l'aider.",
             "r|Chaque fois que {H} hésitait, {F} disait une bêtise, et l'inquiétude "
             "fondait comme neige au soleil.",
+            "r|{H} et {F} construisirent un petit pont de branches et de cailloux, et "
+            "traversèrent le ruisseau avec précaution.",
+            "r|Quand le sentier se sépara en deux, {H} et {F} choisirent celui qui avait l'air "
+            "le plus passionnant.",
+            "r|En chemin, ils ramassèrent de petits trésors pour leurs poches : une plume, un "
+            "galet tout lisse et une feuille en forme de cœur.",
         ),
         "trouble": (
             "s|Oh non ! Quelque chose ne va pas.",
@@ -230,6 +247,7 @@ BOOK = Phrasebook(
             "un frisson lui parcourir le dos.",
             "r|{F} s'assit et refusa de bouger, et {H} comprit qu'on ne résout pas un "
             "tel problème en prenant la fuite.",
+            "r|Pendant un long moment, personne ne dit rien, et l'on n'entendit plus que le vent.",
         ),
         "turn": (
             "s|{H} a une idée !",

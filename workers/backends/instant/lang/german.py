@@ -126,8 +126,7 @@ BOOK = Phrasebook(
             "{H} lernt warten",
         ),
         "teamwork": (
-            "{H} wollte alles allein schaffen, aber manche Aufgaben sind für einen "
-            "allein zu groß.",
+            "{H} wollte alles allein schaffen, aber manche Aufgaben sind für einen allein zu groß.",
             "Als alle zusammen anpackten, wurde das Schwierige ganz leicht.",
             "Gemeinsam können wir Großes schaffen.",
             "{H} und das große Team",
@@ -169,14 +168,14 @@ BOOK = Phrasebook(
     },
     beats={
         "intro": (
-            "s|Das ist {H}.",
+            "S|Das ist {H}.",
             "s|{H} ist {h_a}.",
             "s|{H} wohnt {home_at}.",
-            "m|Es war einmal, {home_at}, {h_a} namens {H}.",
+            "M|Es war einmal, {home_at}, {h_a} namens {H}.",
             "m|{H} war {trait} und hatte immer große Ideen.",
             "m|Jeden Morgen stand {H} früh auf und lief hinaus, um die Sonne zu begrüßen.",
             "m|Alle {home_at} kannten {H} und winkten, wenn ((er|sie)) vorbeikam.",
-            "r|Vor langer Zeit, als jeder Tag eine neue Überraschung brachte, lebte "
+            "R|Vor langer Zeit, als jeder Tag eine neue Überraschung brachte, lebte "
             "{home_at} {h_a} namens {H}.",
             "r|{H} war schon immer {trait} gewesen, und {home_at} gab es kaum eine Ecke, "
             "die ((er|sie)) noch nicht erkundet hatte.",
@@ -218,6 +217,11 @@ BOOK = Phrasebook(
             "da, um zu helfen.",
             "r|Immer wenn {H} unsicher war, sagte {F} etwas Lustiges, und die Sorgen "
             "schmolzen wie Schnee in der Sonne.",
+            "r|{H} und {F} bauten eine kleine Brücke aus Stöcken und Steinen und überquerten "
+            "vorsichtig den Bach.",
+            "r|Als sich der Weg teilte, wählten {H} und {F} den, der am spannendsten aussah.",
+            "r|Unterwegs sammelten sie kleine Schätze für ihre Taschen: eine Feder, einen "
+            "glatten Stein und ein Blatt in Herzform.",
         ),
         "trouble": (
             "s|Oh nein! Etwas stimmt nicht.",
@@ -231,6 +235,7 @@ BOOK = Phrasebook(
             "spürten einen Schauer über den Rücken laufen.",
             "r|{F} setzte sich hin und wollte sich nicht mehr bewegen, und {H} begriff, "
             "dass man dieses Problem nicht durch Weglaufen lösen konnte.",
+            "r|Eine lange Weile sagte niemand ein Wort, und man hörte nur den Wind.",
         ),
         "turn": (
             "s|{H} hat eine Idee!",

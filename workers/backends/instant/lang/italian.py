@@ -6,8 +6,30 @@ BOOK = Phrasebook(
     language="italian",
     article="it",
     joiner=" ",
-    names_m=("Luca", "Marco", "Pietro", "Tommaso", "Enzo", "Dario", "Nino", "Leo", "Matteo", "Bruno"),
-    names_f=("Giulia", "Sofia", "Chiara", "Lucia", "Bianca", "Nina", "Alice", "Viola", "Marta", "Greta"),
+    names_m=(
+        "Luca",
+        "Marco",
+        "Pietro",
+        "Tommaso",
+        "Enzo",
+        "Dario",
+        "Nino",
+        "Leo",
+        "Matteo",
+        "Bruno",
+    ),
+    names_f=(
+        "Giulia",
+        "Sofia",
+        "Chiara",
+        "Lucia",
+        "Bianca",
+        "Nina",
+        "Alice",
+        "Viola",
+        "Marta",
+        "Greta",
+    ),
     species={
         "fox": "volpe:f",
         "raccoon": "procione:m",
@@ -168,14 +190,14 @@ BOOK = Phrasebook(
     },
     beats={
         "intro": (
-            "s|((Questo|Questa)) è {H}.",
+            "S|((Questo|Questa)) è {H}.",
             "s|{H} è {h_a}.",
             "s|{H} vive {home_at}.",
-            "m|C'era una volta, {home_at}, {h_a} che si chiamava {H}.",
+            "M|C'era una volta, {home_at}, {h_a} che si chiamava {H}.",
             "m|{H} era {trait} e aveva sempre tante idee.",
             "m|Ogni mattina {H} si svegliava presto e correva fuori a salutare il sole.",
             "m|Tutti {home_at} conoscevano {H} e l((o|a)) salutavano quando passava.",
-            "r|Tanto tempo fa, {home_at}, dove ogni giorno portava una sorpresa nuova, "
+            "R|Tanto tempo fa, {home_at}, dove ogni giorno portava una sorpresa nuova, "
             "viveva {h_a} che si chiamava {H}.",
             "r|{H} era sempre stat((o|a)) {trait}, e {home_at} non c'era angolo che non "
             "avesse esplorato.",
@@ -190,8 +212,7 @@ BOOK = Phrasebook(
             "m|«Oggi sarà un giorno speciale», sussurrò {H}.",
             "r|Quella mattina qualcosa era diverso, come se il mondo intero aspettasse "
             "che {H} se ne accorgesse.",
-            "r|{H} rimase a lungo in silenzio, pensando a quello che avrebbe fatto un "
-            "buon amico.",
+            "r|{H} rimase a lungo in silenzio, pensando a quello che avrebbe fatto un buon amico.",
         ),
         "journey": (
             "s|{H} incontra {F}.",
@@ -216,20 +237,26 @@ BOOK = Phrasebook(
             "r|Non tutto andò liscio: {F} scivolò e cadde, ma {H} corse subito ad aiutar[[lo|la]].",
             "r|Ogni volta che {H} era incert((o|a)), {F} diceva qualcosa di buffo, e la "
             "preoccupazione si scioglieva come neve al sole.",
+            "r|{H} e {F} costruirono un ponticello di rami e sassi e attraversarono il ruscello "
+            "con molta attenzione.",
+            "r|Quando il sentiero si divise in due, {H} e {F} scelsero quello che sembrava più "
+            "emozionante.",
+            "r|Lungo la strada raccolsero piccoli tesori per le tasche: una piuma, un sasso "
+            "liscio e una foglia a forma di cuore.",
         ),
         "trouble": (
             "s|Oh no! Qualcosa non va.",
             "s|{F} è triste.",
             "s|Ahi! Dov'è il sentiero?",
             "m|All'improvviso un forte vento soffiò {at}, e tutto andò sottosopra.",
-            "m|{F} sembrava preoccupat[[o|a]]. «Non trovo più la strada del ritorno», "
-            "disse piano.",
+            "m|{F} sembrava preoccupat[[o|a]]. «Non trovo più la strada del ritorno», disse piano.",
             "m|Per un momento {H} non seppe che cosa fare.",
             "m|{H} fece un respiro profondo e pensò intensamente.",
             "r|La luce si affievolì, il sentiero scomparve, e perfino i più coraggiosi "
             "sentirono un brivido lungo la schiena.",
             "r|{F} si sedette e non voleva più muoversi, e {H} capì che quel problema "
             "non si poteva risolvere scappando.",
+            "r|Per un lungo momento nessuno disse una parola, e si sentiva soltanto il vento.",
         ),
         "turn": (
             "s|{H} ha un'idea!",
@@ -245,8 +272,7 @@ BOOK = Phrasebook(
             "s|{H} è felice.",
             "s|Buonanotte, {H}.",
             "s|Evviva {H} e {F}!",
-            "m|Quella sera {H} e i suoi amici si sedettero insieme {home_at} a guardare "
-            "le stelle.",
+            "m|Quella sera {H} e i suoi amici si sedettero insieme {home_at} a guardare le stelle.",
             "m|{H} fece il sorriso più grande di tutti.",
             "m|Da quel giorno {H} e {F} furono inseparabili.",
             "m|Era stato il giorno più bello di sempre.",

@@ -6,8 +6,30 @@ BOOK = Phrasebook(
     language="portuguese",
     article="pt",
     joiner=" ",
-    names_m=("Pedro", "João", "Lucas", "Tiago", "Rafael", "Bruno", "Davi", "Caio", "Gabriel", "Mateus"),
-    names_f=("Ana", "Beatriz", "Clara", "Luísa", "Maria", "Sofia", "Alice", "Helena", "Laura", "Júlia"),
+    names_m=(
+        "Pedro",
+        "João",
+        "Lucas",
+        "Tiago",
+        "Rafael",
+        "Bruno",
+        "Davi",
+        "Caio",
+        "Gabriel",
+        "Mateus",
+    ),
+    names_f=(
+        "Ana",
+        "Beatriz",
+        "Clara",
+        "Luísa",
+        "Maria",
+        "Sofia",
+        "Alice",
+        "Helena",
+        "Laura",
+        "Júlia",
+    ),
     species={
         "fox": "raposa:f",
         "raccoon": "guaxinim:m",
@@ -168,14 +190,14 @@ BOOK = Phrasebook(
     },
     beats={
         "intro": (
-            "s|((Este|Esta)) é {H}.",
+            "S|((Este|Esta)) é {H}.",
             "s|{H} é {h_a}.",
             "s|{H} mora {home_at}.",
-            "m|Era uma vez, {home_at}, {h_a} que se chamava {H}.",
+            "M|Era uma vez, {home_at}, {h_a} que se chamava {H}.",
             "m|{H} era {trait} e sempre tinha grandes ideias.",
             "m|Toda manhã, {H} acordava cedo e corria lá fora para dar bom-dia ao sol.",
             "m|Todo mundo {home_at} conhecia {H} e acenava quando ((ele|ela)) passava.",
-            "r|Há muito tempo, {home_at}, onde cada dia trazia uma surpresa nova, vivia "
+            "R|Há muito tempo, {home_at}, onde cada dia trazia uma surpresa nova, vivia "
             "{h_a} que se chamava {H}.",
             "r|{H} sempre tinha sido {trait}, e {home_at} não havia um cantinho que "
             "((ele|ela)) não tivesse explorado.",
@@ -216,6 +238,12 @@ BOOK = Phrasebook(
             "para ajudar.",
             "r|Sempre que {H} ficava em dúvida, {F} dizia alguma coisa engraçada, e a "
             "preocupação derretia como neve ao sol.",
+            "r|{H} e {F} construíram uma pontezinha de gravetos e pedras e atravessaram o riacho "
+            "com muito cuidado.",
+            "r|Quando a trilha se dividiu em duas, {H} e {F} escolheram a que parecia mais "
+            "emocionante.",
+            "r|Pelo caminho, foram guardando pequenos tesouros nos bolsos: uma pena, uma pedra "
+            "lisinha e uma folha em forma de coração.",
         ),
         "trouble": (
             "s|Ah, não! Alguma coisa está errada.",
@@ -230,6 +258,7 @@ BOOK = Phrasebook(
             "um arrepio nas costas.",
             "r|{F} se sentou e não queria mais se mexer, e {H} entendeu que aquele "
             "problema não se resolveria fugindo.",
+            "r|Por um longo momento ninguém disse nada, e só se ouvia o vento.",
         ),
         "turn": (
             "s|{H} tem uma ideia!",

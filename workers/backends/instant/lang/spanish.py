@@ -168,14 +168,14 @@ BOOK = Phrasebook(
     },
     beats={
         "intro": (
-            "s|((Este|Esta)) es {H}.",
+            "S|((Este|Esta)) es {H}.",
             "s|{H} es {h_a}.",
             "s|{H} vive {home_at}.",
-            "m|Había una vez, {home_at}, {h_a} que se llamaba {H}.",
+            "M|Había una vez, {home_at}, {h_a} que se llamaba {H}.",
             "m|{H} era {trait} y siempre tenía grandes ideas.",
             "m|Cada mañana, {H} se despertaba temprano y salía a saludar al sol.",
             "m|Todos {home_at} conocían a {H} y l((o|a)) saludaban al pasar.",
-            "r|Hace mucho tiempo, {home_at}, donde cada día traía una sorpresa nueva, "
+            "R|Hace mucho tiempo, {home_at}, donde cada día traía una sorpresa nueva, "
             "vivía {h_a} que se llamaba {H}.",
             "r|{H} siempre había sido {trait}, y {home_at} no quedaba ni un rincón que "
             "no hubiera explorado.",
@@ -190,8 +190,7 @@ BOOK = Phrasebook(
             "m|—Hoy va a ser un día especial —susurró {H}.",
             "r|Aquella mañana algo era diferente, como si el mundo entero estuviera "
             "esperando a que {H} se diera cuenta.",
-            "r|{H} se quedó pensando un buen rato en sus {things} y en lo que haría un "
-            "buen amigo.",
+            "r|{H} se quedó pensando un buen rato en sus {things} y en lo que haría un buen amigo.",
         ),
         "journey": (
             "s|{H} conoce a {F}.",
@@ -217,20 +216,26 @@ BOOK = Phrasebook(
             "r|No todo salió bien: {F} resbaló y se cayó, pero {H} corrió enseguida a ayudar.",
             "r|Cuando {H} tenía dudas, {F} decía algo gracioso y la preocupación se "
             "derretía como la nieve al sol.",
+            "r|{H} y {F} construyeron un puentecito de palos y piedras y cruzaron el arroyo con "
+            "mucho cuidado.",
+            "r|Cuando el sendero se dividió en dos, {H} y {F} eligieron el que parecía más "
+            "emocionante.",
+            "r|Por el camino fueron guardando pequeños tesoros en los bolsillos: una pluma, una "
+            "piedra lisa y una hoja con forma de corazón.",
         ),
         "trouble": (
             "s|¡Oh, no! Algo va mal.",
             "s|{F} está triste.",
             "s|¡Ay! ¿Dónde está el camino?",
             "m|De repente, un viento fuerte sopló {at} y todo se puso patas arriba.",
-            "m|{F} parecía preocupad[[o|a]]. —No encuentro el camino de vuelta —dijo en "
-            "voz baja.",
+            "m|{F} parecía preocupad[[o|a]]. —No encuentro el camino de vuelta —dijo en voz baja.",
             "m|Por un momento, {H} no supo qué hacer.",
             "m|{H} respiró hondo y pensó con todas sus fuerzas.",
             "r|La luz se apagó poco a poco, el camino desapareció y hasta el más "
             "valiente sintió un escalofrío.",
             "r|{F} se sentó y no quería moverse, y {H} comprendió que aquel problema no "
             "se resolvería huyendo.",
+            "r|Durante un largo rato nadie dijo nada, y solo se oía el viento.",
         ),
         "turn": (
             "s|¡{H} tiene una idea!",

@@ -1,0 +1,108 @@
+"""Who is calling: a ``cbk_live_`` key in ``x-api-key`` (preferred) or ``Authorization: Bearer``.
+
+No key is UNAUTHORIZED; an unknown, revoked, expired or other-family key is INVALID_API_KEY; a key
+whose IP allow-list excludes the caller, or that lacks a route's scope, is FORBIDDEN. A key the
+core revoked because its account moved to a plan without API access (the reference: "Downgrading
+to Free instantly revokes the key") is answered PLAN_REQUIRED, which tells its owner what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from sqlalchemy import select
+from sqlmodel import col
+
+from adapters.childrenbooks.errors import ChildrenBooksError
+from contracts.childrenbooks import ErrorCode
+from gateway.core.errors import NotFound, Unauthenticated
+from gateway.core.keys import KeyInfo, hash_key, looks_like_key
+from gateway.core.plans import Plan
+from gateway.db.models import ApiKey
+from gateway.runtime import Runtime
+
+FAMILY = "childrenbooks"
+# Scopes a key may be limited to; a key with no scopes may do everything.
+SCOPE_READ = "stories:read"
+SCOPE_WRITE = "stories:write"
+_SCOPE_ALL = ("*", "stories:*")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    account_id: str
+    key: KeyInfo
+    plan: Plan
+
+
+def raw_key(request: Request[Any, Any, Any]) -> str | None:
+    key = (request.headers.get("x-api-key") or "").strip()
+    if key:
+        return key
+    scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str | None:
+    return request.client.host if request.client else None
+
+
+def plan_required() -> ChildrenBooksError:
+    return ChildrenBooksError(
+        ErrorCode.PLAN_REQUIRED,
+        "The API is available on Pro and Premium plans. Upgrade to use this key.",
+    )
+
+
+async def _revoked_by_downgrade(runtime: Runtime, raw: str) -> bool:
+    """Whether a revoked key belongs to an account whose plan no longer has API access."""
+    query = select(col(ApiKey.account_id)).where(
+        col(ApiKey.key_hash) == hash_key(raw), col(ApiKey.family) == FAMILY
+    )
+    async with runtime.db.read() as conn:
+        account_id = await conn.scalar(query)
+    if account_id is None:
+        return False
+    try:
+        plan = await runtime.accounts.plan_of(account_id, FAMILY)
+    except NotFound:
+        return False
+    return not plan.api_access
+
+
+async def authenticate(runtime: Runtime, raw: str | None, ip: str | None) -> Caller:
+    try:
+        key = await runtime.keys.verify(raw, FAMILY, ip=ip)
+    except Unauthenticated as exc:
+        if exc.reason == "missing":
+            raise ChildrenBooksError(
+                ErrorCode.UNAUTHORIZED,
+                "Missing API key. Send x-api-key: cbk_live_… or Authorization: Bearer cbk_live_….",
+            ) from None
+        if exc.reason == "ip_not_allowed":
+            raise ChildrenBooksError(
+                ErrorCode.FORBIDDEN, "This API key may not be used from this IP address."
+            ) from None
+        if exc.reason == "revoked" and raw and looks_like_key(FAMILY, raw):
+            if await _revoked_by_downgrade(runtime, raw):
+                raise plan_required() from None
+        raise ChildrenBooksError(ErrorCode.INVALID_API_KEY, "Invalid API key.") from None
+    plan = await runtime.accounts.plan_of(key.account_id, FAMILY)
+    if not plan.api_access:
+        raise plan_required()
+    return Caller(key.account_id, key, plan)
+
+
+def require_scope(caller: Caller, scope: str) -> None:
+    scopes = caller.key.scopes
+    if not scopes or scope in scopes or any(s in scopes for s in _SCOPE_ALL):
+        return
+    raise ChildrenBooksError(
+        ErrorCode.FORBIDDEN,
+        f"This API key lacks the {scope} scope.",
+        meta={"requiredScope": scope},
+    )

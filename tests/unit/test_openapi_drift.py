@@ -1,0 +1,63 @@
+"""The checked-in OpenAPI document of each family is exactly what the app generates now; when a
+route or a contract Struct changes, `storygate openapi` must be re-run and its output committed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway import cli
+from gateway.app import create_app, family_openapi
+from gateway.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+HINT = "openapi/ is stale: run `storygate openapi` (or `python -m gateway.cli openapi`)"
+
+
+@pytest.fixture
+def documents(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    app = create_app(load_settings(env={}, data_dir=tmp_path / "data"))
+    # Through JSON, as the CLI writes it, so tuples and lists compare alike.
+    yield json.loads(json.dumps(family_openapi(app)))
+    root.handlers[:], root.level = handlers, level
+
+
+def test_storymint_document_is_current(documents: dict[str, Any]) -> None:
+    checked_in = json.loads((REPO / "openapi" / "storymint.json").read_text())
+    assert checked_in == documents["storymint"], HINT
+
+
+def test_storymint_document_holds_only_its_own_paths(documents: dict[str, Any]) -> None:
+    doc = documents["storymint"]
+    assert doc["openapi"].startswith("3.1")
+    paths = set(doc["paths"])
+    assert {"/api/generate", "/api/status/{job_id}", "/api/stream/{job_id}", "/api/ping"} <= paths
+    assert all(p.startswith("/api/") and not p.startswith("/api/v1/") for p in paths)
+    # Every reference resolves inside the document itself.
+    text = json.dumps(doc)
+    for name in doc["components"]["schemas"]:
+        assert f'"#/components/schemas/{name}"' in text
+    refs = {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}
+    assert refs <= set(doc["components"]["schemas"])
+
+
+def test_cli_writes_one_document_per_family(
+    tmp_path: Path, documents: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORYGATE_DATA_DIR", str(tmp_path / "data"))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert cli.main(["openapi", "--out", str(tmp_path / "out")]) == 0
+    finally:
+        root.handlers[:], root.level = handlers, level
+    written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")}
+    assert written == documents
+    assert "storymint" in written
