@@ -112,29 +112,6 @@ class StoryPage(Struct):
     imageUrl: str | None
 
 
-class Story(Struct):
-    id: str
-    title: str | None
-    slug: str | None
-    coverImage: str | None
-    summary: str | None
-    storyIdea: str | None
-    ageRange: str | None
-    style: str | None
-    pageCount: int | None
-    tone: str | None
-    language: str | None
-    source: str | None
-    storageProvider: str | None
-    createdAt: str | None
-    updatedAt: str | None
-    status: StoryStatus
-    progress: int
-    errorMessage: str | None
-    completedAt: str | None
-    pages: list[StoryPage]
-
-
 class StorySummary(Struct):
     """A library row: the book without its pages."""
 
@@ -157,6 +134,12 @@ class StorySummary(Struct):
     progress: int
     errorMessage: str | None
     completedAt: str | None
+
+
+class Story(StorySummary):
+    """One book with the pages written so far."""
+
+    pages: list[StoryPage]
 
 
 class StoryLibrary(Struct):

@@ -7,6 +7,7 @@ for Prometheus and writes one JSON access line carrying that id.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -114,7 +115,12 @@ async def readyz(runtime: Runtime, metrics: Metrics) -> Response[dict[str, Any]]
     checks = await runtime.readiness()
     ready = all(v == "ok" for v in checks.values())
     metrics.ready.set(1 if ready else 0)
-    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "checks": checks,
+        # What generates, and what stands in for what is missing: never a silent fallback.
+        "backends": [dataclasses.asdict(c) for c in runtime.backends.capabilities()],
+    }
     return Response(body, status_code=200 if ready else 503)
 
 

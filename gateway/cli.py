@@ -69,7 +69,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from workers.backends.registry import build_backends
 
+    build_backends(settings)  # a backend that cannot be built stops start-up with one line
     if not settings.distributed and settings.demo:
 
         async def demo(rt: Any) -> int:

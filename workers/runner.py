@@ -21,7 +21,7 @@ from typing import Any
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import func
 
-from gateway.core.errors import NotFound
+from gateway.core.errors import NotFound, UpstreamError
 from gateway.core.jobs import JobInfo, JobService, JobStatus
 from workers.tasks import JobCanceled, TaskContext, TaskError, TaskRegistry
 
@@ -64,6 +64,12 @@ async def execute_job(
         log.info("job %s stopped: it is no longer running", job_id)
         return
     except TaskError as exc:
+        await jobs.fail(job_id, exc.code, exc.message)
+        return
+    except UpstreamError as exc:
+        # A provider failed or timed out: the client may see that (its message carries no
+        # secret), and the job fails like any clean failure, releasing its reservation.
+        log.warning("job %s (%s): %s", job_id, job.kind, exc.message)
         await jobs.fail(job_id, exc.code, exc.message)
         return
     except TimeoutError:

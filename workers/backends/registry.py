@@ -1,23 +1,73 @@
 """Chooses the process's text, image and speech backends from settings.
 
 ``STORYGATE_BACKENDS`` picks a set (instant, local, hosted) and ``STORYGATE_TEXT_BACKEND`` /
-``IMAGE_BACKEND`` / ``SPEECH_BACKEND`` override one kind each. Whatever is chosen is reported
-by ``capabilities()``, which every family's model/capability listing renders, so a missing model
-is visible to clients rather than silently replaced.
+``IMAGE_BACKEND`` / ``SPEECH_BACKEND`` override one kind each (text also takes ``openai``).
+Whatever is chosen is reported by ``capabilities()``, which every family's model listing
+renders, so a substitute (procedural pictures when no image model is configured, the local
+writer when no hosted text server is) is visible to clients rather than silent.
+
+A backend that cannot run here (its package, model file or key is missing) stops the build
+with ``BackendUnavailable``: one line naming the setting to set or the extra to install, which
+the CLI prints as is. Only availability is checked here; models load on first use, so
+``storygate serve`` starts in a moment whatever the set.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from workers.backends.base import Capability, Illustrator, Narrator, StoryWriter
+from gateway.settings import Settings, SettingsError
+from workers.backends.base import (
+    Capability,
+    Illustrator,
+    ImagePrompt,
+    Narrator,
+    StoryPlan,
+    StoryRequest,
+    StoryWriter,
+)
+
+if TYPE_CHECKING:
+    from workers.backends.hosted.elevenlabs import ElevenLabsAudio
+    from workers.backends.hosted.fal import FalVideo
+
+__all__ = [
+    "CHOICES",
+    "KINDS",
+    "BackendUnavailable",
+    "Backends",
+    "NotedIllustrator",
+    "NotedWriter",
+    "build_audio",
+    "build_backends",
+    "build_video",
+    "chosen",
+]
 
 KINDS = ("text", "image", "speech")
-AVAILABLE_SETS = ("instant",)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "text": ("instant", "local", "hosted", "openai"),
+    "image": ("instant", "local", "hosted"),
+    "speech": ("instant", "local", "hosted"),
+}
+LOCAL_EXTRA = "the 'local' extra: pip install 'storygate[local]'"
+DIFFUSION_EXTRA = "the 'diffusion' extra: pip install 'storygate[diffusion]'"
+HOSTED_EXTRA = "the 'hosted' extra: pip install 'storygate[hosted]'"
+NO_IMAGE_MODEL = "no image model configured (STORYGATE_IMAGE_MODEL); procedural pictures"
+# The context window the local writer is opened with: a page's prompt plus the story so far.
+LLAMA_CONTEXT = 2048
+NO_HOSTED_TEXT = (
+    "no hosted text server configured (STORYGATE_TEXT_URL); stories are written by the "
+    "local llama.cpp model"
+)
 
 
-class BackendUnavailable(ValueError):
-    """A configured backend set or kind cannot be built in this installation."""
+class BackendUnavailable(SettingsError):
+    """A configured backend cannot run in this installation; the message is one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,25 +84,267 @@ class Backends:
         ]
 
 
-def _build_kind(kind: str, name: str) -> StoryWriter | Illustrator | Narrator:
-    if name == "instant":
-        from workers.backends.instant import instant_backends
+class NotedWriter:
+    """A writer standing in for the one asked for, whose capability says so first."""
 
-        writer, illustrator, narrator = instant_backends()
-        by_kind: dict[str, StoryWriter | Illustrator | Narrator] = {
-            "text": writer,
-            "image": illustrator,
-            "speech": narrator,
-        }
-        return by_kind[kind]
-    raise BackendUnavailable(
-        f"{kind} backend {name!r} is not available in this installation "
-        f"(available: {', '.join(AVAILABLE_SETS)})"
+    def __init__(self, inner: StoryWriter, note: str) -> None:
+        self.inner = inner
+        self.note = note
+        self.name = inner.name
+
+    def capability(self) -> Capability:
+        cap = self.inner.capability()
+        return replace(cap, note=f"{self.note}; {cap.note}" if cap.note else self.note)
+
+    async def plan(self, request: StoryRequest) -> StoryPlan:
+        return await self.inner.plan(request)
+
+    async def write(
+        self, request: StoryRequest, plan: StoryPlan, index: int, previous: Sequence[str]
+    ) -> str:
+        return await self.inner.write(request, plan, index, previous)
+
+    async def dialogue(
+        self, request: StoryRequest, plan: StoryPlan, index: int, panels: int
+    ) -> list[str]:
+        return await self.inner.dialogue(request, plan, index, panels)
+
+    async def edit(
+        self, request: StoryRequest, plan: StoryPlan, pages: Sequence[str], instruction: str
+    ) -> tuple[str, dict[int, str]]:
+        return await self.inner.edit(request, plan, pages, instruction)
+
+
+class NotedIllustrator:
+    """An illustrator standing in for the one asked for, whose capability says so."""
+
+    def __init__(self, inner: Illustrator, note: str) -> None:
+        self.inner = inner
+        self.note = note
+        self.name = inner.name
+
+    def capability(self) -> Capability:
+        return replace(self.inner.capability(), note=self.note)
+
+    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[bytes]:
+        return await self.inner.draw(prompts)
+
+
+def _installed(*modules: str) -> bool:
+    """Whether every module can be imported, without importing (and so loading) any of them."""
+    for module in modules:
+        try:
+            if importlib.util.find_spec(module) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def _needs(kind: str, label: str, what: str) -> BackendUnavailable:
+    return BackendUnavailable(f"{kind} backend {label!r} needs {what}")
+
+
+B = TypeVar("B", StoryWriter, Illustrator, Narrator)
+
+
+def _checked(backend: B, kind: str, label: str) -> B:
+    """The backend's own verdict, for what only it can judge (a voice package, a model id)."""
+    cap = backend.capability()
+    if not cap.available:
+        reason = " ".join((cap.note or "it reports itself unavailable").split())
+        raise BackendUnavailable(f"{kind} backend {label!r} cannot run: {reason}")
+    return backend
+
+
+# --- text -----------------------------------------------------------------------------------
+
+
+def _llama(settings: Settings, label: str) -> StoryWriter:
+    if not _installed("llama_cpp"):
+        raise _needs("text", label, LOCAL_EXTRA)
+    if settings.text_model:
+        if not Path(settings.text_model).expanduser().is_file():
+            raise BackendUnavailable(
+                f"text backend {label!r}: STORYGATE_TEXT_MODEL={settings.text_model} "
+                "is not a GGUF file"
+            )
+    else:
+        from workers.backends.local.models import default_gguf
+
+        if default_gguf() is None:
+            raise _needs(
+                "text", label, f"a model: set STORYGATE_TEXT_MODEL to a GGUF file or {LOCAL_EXTRA}"
+            )
+    from workers.backends.local.llama import LlamaWriter
+
+    writer = LlamaWriter(
+        str(Path(settings.text_model).expanduser()) if settings.text_model else None,
+        n_ctx=LLAMA_CONTEXT,
+        n_threads=settings.text_threads,
+    )
+    return _checked(writer, "text", label)
+
+
+def _openai(settings: Settings, label: str) -> StoryWriter:
+    if not settings.text_url:
+        raise _needs("text", label, "STORYGATE_TEXT_URL (an OpenAI-compatible server)")
+    from workers.backends.local.openai_http import OpenAIWriter
+
+    writer = OpenAIWriter(
+        settings.text_url, settings.text_api_model, timeout=settings.provider_timeout_seconds
+    )
+    return _checked(writer, "text", label)
+
+
+def _text(settings: Settings, name: str) -> StoryWriter:
+    if name == "instant":
+        from workers.backends.instant import InstantWriter
+
+        return InstantWriter()
+    if name == "openai" or (name in ("local", "hosted") and settings.text_url):
+        return _openai(settings, name)
+    if name == "local":
+        return _llama(settings, name)
+    # hosted without a text server: no hosted text provider exists, so the local model writes,
+    # and the capability says so.
+    if not _installed("llama_cpp"):
+        raise _needs(
+            "text", name, f"STORYGATE_TEXT_URL (an OpenAI-compatible server) or {LOCAL_EXTRA}"
+        )
+    return NotedWriter(_llama(settings, name), NO_HOSTED_TEXT)
+
+
+# --- image ----------------------------------------------------------------------------------
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith(("/", ".", "~")) or Path(model).expanduser().exists()
+
+
+def _image(settings: Settings, name: str) -> Illustrator:
+    if name == "instant":
+        from workers.backends.instant import InstantIllustrator
+
+        return InstantIllustrator()
+    if name == "local":
+        if not settings.image_model:
+            from workers.backends.instant import InstantIllustrator
+
+            return NotedIllustrator(InstantIllustrator(), NO_IMAGE_MODEL)
+        if not _installed("torch", "diffusers", "transformers"):
+            raise _needs("image", name, DIFFUSION_EXTRA)
+        model = settings.image_model
+        if _looks_like_path(model):
+            path = Path(model).expanduser()
+            if not path.is_dir():
+                raise BackendUnavailable(
+                    f"image backend {name!r}: STORYGATE_IMAGE_MODEL={model} is not a "
+                    "diffusers pipeline directory"
+                )
+            model = str(path)
+        from workers.backends.local.diffusion import DiffusersIllustrator
+
+        illustrator = DiffusersIllustrator(
+            model, steps=settings.image_steps, size=settings.image_size
+        )
+        return _checked(illustrator, "image", name)
+    if not _installed("fal_client"):
+        raise _needs("image", name, HOSTED_EXTRA)
+    if not settings.fal_key:
+        raise _needs("image", name, "STORYGATE_FAL_KEY")
+    from workers.backends.hosted.fal import FalIllustrator
+
+    return FalIllustrator(
+        settings.fal_key,
+        model=settings.fal_image_model,
+        timeout=settings.provider_timeout_seconds,
     )
 
 
-def build_backends(default: str, text: str = "", image: str = "", speech: str = "") -> Backends:
-    writer = _build_kind("text", text or default)
-    illustrator = _build_kind("image", image or default)
-    narrator = _build_kind("speech", speech or default)
-    return Backends(writer, illustrator, narrator)  # type: ignore[arg-type]
+# --- speech ---------------------------------------------------------------------------------
+
+
+def _speech(settings: Settings, name: str) -> Narrator:
+    if name == "instant":
+        from workers.backends.instant import InstantNarrator
+
+        return InstantNarrator()
+    if name == "local":
+        if not _installed("piper"):
+            raise _needs("speech", name, LOCAL_EXTRA)
+        voice = settings.speech_voice
+        if voice and not Path(voice).expanduser().is_file():
+            raise BackendUnavailable(
+                f"speech backend {name!r}: STORYGATE_SPEECH_VOICE={voice} is not a piper "
+                ".onnx voice file"
+            )
+        from workers.backends.local.piper_voice import PiperNarrator
+
+        narrator = PiperNarrator(str(Path(voice).expanduser()) if voice else None)
+        return _checked(narrator, "speech", name)
+    if not _installed("elevenlabs"):
+        raise _needs("speech", name, HOSTED_EXTRA)
+    if not settings.elevenlabs_key:
+        raise _needs("speech", name, "STORYGATE_ELEVENLABS_KEY")
+    from workers.backends.hosted.elevenlabs import ElevenLabsNarrator
+
+    return ElevenLabsNarrator(
+        settings.elevenlabs_key,
+        voice=settings.elevenlabs_voice,
+        timeout=settings.provider_timeout_seconds,
+    )
+
+
+# --- the whole set --------------------------------------------------------------------------
+
+
+def chosen(settings: Settings) -> dict[str, str]:
+    """kind -> backend name, the per-kind override winning over the set."""
+    picked: dict[str, str] = {}
+    for kind in KINDS:
+        override = getattr(settings, f"{kind}_backend").strip().lower()
+        name = override or settings.backends
+        if name not in CHOICES[kind]:
+            raise BackendUnavailable(
+                f"STORYGATE_{kind.upper()}_BACKEND={override!r} must be one of "
+                + ", ".join(CHOICES[kind])
+            )
+        picked[kind] = name
+    return picked
+
+
+def build_backends(settings: Settings) -> Backends:
+    picked = chosen(settings)
+    return Backends(
+        writer=_text(settings, picked["text"]),
+        illustrator=_image(settings, picked["image"]),
+        narrator=_speech(settings, picked["speech"]),
+    )
+
+
+# --- providers only some families use -------------------------------------------------------
+
+
+def build_video(settings: Settings) -> FalVideo:
+    """fal image-to-video, for the families that animate pages (``FalVideo``)."""
+    if not _installed("fal_client"):
+        raise _needs("video", "hosted", HOSTED_EXTRA)
+    if not settings.fal_key:
+        raise _needs("video", "hosted", "STORYGATE_FAL_KEY")
+    from workers.backends.hosted.fal import FalVideo
+
+    return FalVideo(
+        settings.fal_key, model=settings.fal_video_model, timeout=settings.provider_timeout_seconds
+    )
+
+
+def build_audio(settings: Settings) -> ElevenLabsAudio:
+    """ElevenLabs sound effects and music (``ElevenLabsAudio``)."""
+    if not _installed("elevenlabs"):
+        raise _needs("audio", "hosted", HOSTED_EXTRA)
+    if not settings.elevenlabs_key:
+        raise _needs("audio", "hosted", "STORYGATE_ELEVENLABS_KEY")
+    from workers.backends.hosted.elevenlabs import ElevenLabsAudio
+
+    return ElevenLabsAudio(settings.elevenlabs_key, timeout=settings.provider_timeout_seconds)

