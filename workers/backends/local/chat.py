@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -73,7 +74,7 @@ class Completion:
     seconds: float | None = None
 
 
-class ChatWriter:
+class ChatWriter(ABC):
     """Plans, writes, voices and edits books through ``_complete``; counts what it generates.
 
     ``prose_tokens`` and ``plan_tokens`` cap the completion budgets (the defaults suit each
@@ -108,9 +109,10 @@ class ChatWriter:
             return 0.0
         return self.tokens_generated / self.generation_seconds
 
-    def capability(self) -> Capability:
-        raise NotImplementedError
+    @abstractmethod
+    def capability(self) -> Capability: ...
 
+    @abstractmethod
     async def _complete(
         self,
         messages: Messages,
@@ -119,8 +121,7 @@ class ChatWriter:
         temperature: float,
         seed: int,
         schema: Mapping[str, Any] | None,
-    ) -> Completion:
-        raise NotImplementedError
+    ) -> Completion: ...
 
     # -- plumbing ------------------------------------------------------------------------------
 
