@@ -39,7 +39,7 @@ class Settings:
     redis_prefix: str = "storygate"
     # Secret for HMAC-signed file URLs; embedded mode generates and keeps one in data_dir.
     secret: str = field(default="", repr=False)
-    backends: BackendSet = "instant"
+    backends: BackendSet = "local"
     # Per-kind overrides of the set: instant | local | hosted (text also: openai).
     text_backend: str = ""
     image_backend: str = ""

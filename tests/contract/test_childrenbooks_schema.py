@@ -64,7 +64,7 @@ def test_the_document_is_what_the_app_generates(tmp_path: Path) -> None:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        app = create_app(load_settings(env={}, data_dir=tmp_path / "data"))
+        app = create_app(load_settings(env={}, backends="instant", data_dir=tmp_path / "data"))
         generated = json.loads(json.dumps(family_openapi(app)["childrenbooks"]))
     finally:
         root.handlers[:], root.level = handlers, level

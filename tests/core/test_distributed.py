@@ -31,6 +31,7 @@ def distributed_settings(pg_url: str, redis_url: str, prefix: str, tmp: Path) ->
         secret="test-secret",
         data_dir=tmp,
         task_modules=("tests.support.tasks",),
+        backends="instant",
         log_json=False,
     )
 

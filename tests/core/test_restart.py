@@ -12,7 +12,13 @@ from gateway.settings import Settings
 
 
 def embedded(tmp: Path, **changes) -> Settings:
-    return Settings(data_dir=tmp, task_modules=("tests.support.tasks",), log_json=False, **changes)
+    return Settings(
+        data_dir=tmp,
+        backends="instant",
+        task_modules=("tests.support.tasks",),
+        log_json=False,
+        **changes,
+    )
 
 
 async def _wait_status(rt, job_id: str, statuses: set[str], timeout: float = 10.0):

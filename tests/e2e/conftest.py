@@ -63,8 +63,12 @@ def storygate(
     )
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None, tag: str = "server") -> Server:
+def start_server(
+    data_dir: Path, env: dict[str, str | None] | None = None, tag: str = "server"
+) -> Server:
+    """A server on the instant backends unless ``env`` says otherwise (None unsets a variable)."""
     port = free_port()
+    merged = {**os.environ, "STORYGATE_BACKENDS": "instant", **(env or {})}
     out, err = data_dir.parent / f"{tag}-{port}.out", data_dir.parent / f"{tag}-{port}.err"
     proc = subprocess.Popen(
         [
@@ -78,7 +82,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, tag: str = "
             str(data_dir),
         ],
         cwd=REPO,
-        env={**os.environ, "STORYGATE_BACKENDS": "instant", **(env or {})},
+        env={k: v for k, v in merged.items() if v is not None},
         stdout=out.open("wb"),
         stderr=err.open("wb"),
     )
@@ -101,7 +105,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, tag: str = "
 def server_factory(tmp_path: Path) -> Iterator:
     started: list[Server] = []
 
-    def make(data_dir: Path | None = None, env: dict[str, str] | None = None) -> Server:
+    def make(data_dir: Path | None = None, env: dict[str, str | None] | None = None) -> Server:
         server = start_server(data_dir or tmp_path / "data", env, tag=f"s{len(started)}")
         started.append(server)
         return server

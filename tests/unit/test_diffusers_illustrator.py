@@ -1,4 +1,4 @@
-"""The diffusers illustrator on a tiny random pipeline built offline: real pipelines, real PNGs,
+"""The diffusers illustrator on a tiny random pipeline built offline: real pipelines, real pictures,
 run through the real book task."""
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from tests.conftest import need
 from workers.backends.base import Illustrator, ImagePrompt
 from workers.backends.local.diffusion import (
     DiffusersIllustrator,
-    choose_sampling,
     model_label,
     render_size,
     styled_prompt,
 )
+from workers.backends.local.sampling import choose_sampling
 from workers.backends.registry import Backends
 from workers.runner import execute_job
 from workers.tasks import TaskError
@@ -41,10 +41,17 @@ def prompt(seed: int, width: int = 768, height: int = 768, text: str = "a fox") 
 
 
 def png(data: bytes) -> Image.Image:
+    """A stored page: PNG bytes."""
     image = Image.open(io.BytesIO(data))
     assert image.format == "PNG"
     image.load()
     return image
+
+
+def rgb(picture: Image.Image) -> Image.Image:
+    """What the illustrator draws: an RGB picture."""
+    assert isinstance(picture, Image.Image) and picture.mode == "RGB"
+    return picture
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +141,7 @@ def test_tiny_pipeline_loads_back_offline(tiny: Path) -> None:
     assert pipe.unet.dtype == torch.float32
 
 
-async def test_draws_pngs_of_the_requested_sizes(illustrator: DiffusersIllustrator) -> None:
+async def test_draws_pictures_of_the_requested_sizes(illustrator: DiffusersIllustrator) -> None:
     assert isinstance(illustrator, Illustrator)
     cap = illustrator.capability()
     assert (cap.kind, cap.backend, cap.model, cap.available) == (
@@ -146,7 +153,7 @@ async def test_draws_pngs_of_the_requested_sizes(illustrator: DiffusersIllustrat
     prompts = [prompt(1), prompt(2, 768, 1024), prompt(3, 301, 197)]
     pictures = await illustrator.draw(prompts)
     for data, p in zip(pictures, prompts, strict=True):
-        image = png(data)
+        image = rgb(data)
         assert image.size == (p.width, p.height) and image.mode == "RGB"
         assert len(set(image.getdata())) > 50, "a picture, not a flat fill"
     assert illustrator.device == "cpu" or illustrator.device.startswith("cuda")
@@ -161,7 +168,7 @@ async def test_same_seed_same_picture(illustrator: DiffusersIllustrator) -> None
     assert first != other
     # In a batch, the page keeps its own generator: the same picture up to float rounding.
     batch = await illustrator.draw([prompt(5), prompt(7), prompt(9)])
-    diff: Any = ImageChops.difference(png(first), png(batch[1])).getextrema()
+    diff: Any = ImageChops.difference(rgb(first), rgb(batch[1])).getextrema()
     assert max(high for _low, high in diff) <= 3, diff
     assert batch[0] != batch[2]
 
@@ -212,10 +219,10 @@ async def test_a_cancelled_caller_leaves_its_batch_to_the_others(
     assert batches == [2]  # the first caller gathered both pictures...
     first.cancel()  # ...and leaves while they are being drawn
     (picture,) = await asyncio.wait_for(second, 30)
-    assert png(picture).size == (768, 768)
+    assert rgb(picture).size == (768, 768)
     assert first.cancelled()
     (alone,) = await illustrator.draw([prompt(12)])
-    diff: Any = ImageChops.difference(png(picture), png(alone)).getextrema()
+    diff: Any = ImageChops.difference(rgb(picture), rgb(alone)).getextrema()
     assert max(high for _low, high in diff) <= 3
 
 
@@ -227,7 +234,7 @@ async def test_few_step_schedulers_are_swapped_in(tiny: Path, tmp_path: Path) ->
     turbo = DiffusersIllustrator(str(turbo_dir), size=SIZE, threads=1)
     assert turbo.sampling.family == "turbo"
     (picture,) = await turbo.draw([prompt(1)])
-    assert png(picture).size == (768, 768)
+    assert rgb(picture).size == (768, 768)
     sched = turbo._pipe.scheduler
     assert type(sched).__name__ == "EulerAncestralDiscreteScheduler"
     assert sched.config.timestep_spacing == "trailing"

@@ -7,9 +7,11 @@ under STORYGATE_REQUIRE_SERVICES=1.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,21 @@ def test_model_loaded_once_and_tokens_counted(writer: LlamaWriter) -> None:
         f"{writer.generation_seconds:.1f} s over {writer.completions} completions = "
         f"{rate:.1f} tokens/s"
     )
+
+
+async def test_every_call_runs_on_the_model_thread() -> None:
+    """Not the loop's shared pool: OpenMP keeps a team per calling thread, and teams contend."""
+    require_model()
+    used: list[str] = []
+    writer = LlamaWriter(n_threads=1, plan_tokens=48, prose_tokens=24)
+    generate = writer._generate
+
+    def recording(*args: Any) -> Any:
+        used.append(threading.current_thread().name)
+        return generate(*args)
+
+    writer._generate = recording  # type: ignore[method-assign]
+    plan = await writer.plan(REQUEST)
+    await asyncio.gather(*(writer.write(REQUEST, plan, i, []) for i in range(3)))
+    assert len(used) >= 4 and len(set(used)) == 1
+    assert used[0].startswith("llama") and used[0] != threading.main_thread().name

@@ -23,7 +23,7 @@ HINT = "openapi/ is stale: run `storygate openapi` (or `python -m gateway.cli op
 def documents(tmp_path: Path) -> Iterator[dict[str, Any]]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    app = create_app(load_settings(env={}, data_dir=tmp_path / "data"))
+    app = create_app(load_settings(env={}, backends="instant", data_dir=tmp_path / "data"))
     # Through JSON, as the CLI writes it, so tuples and lists compare alike.
     yield json.loads(json.dumps(family_openapi(app)))
     root.handlers[:], root.level = handlers, level

@@ -12,6 +12,7 @@ from gateway.settings import SettingsError, ensure_secret, load_settings
 def test_embedded_defaults_need_nothing() -> None:
     s = load_settings({})
     assert not s.distributed
+    assert s.backends == "local"
     assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
     assert s.effective_database_url.endswith("storygate-data/storygate.db")
 

