@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _MAX_PATH = 500
+# What storing a file again at the same path changes; its id, account and path stay.
+_REPLACED = ("job_id", "content_type", "size", "sha256", "created_at")
 
 
 class BlobStore(Protocol):
@@ -84,7 +86,8 @@ class LocalBlobStore:
             raise InvalidInput(f"invalid blob name {name!r}")
         return target
 
-    def _write(self, target: Path, data: bytes) -> None:
+    def _write(self, name: str, data: bytes) -> None:
+        target = self._resolve(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
@@ -98,21 +101,23 @@ class LocalBlobStore:
                 os.unlink(tmp)
             raise
 
+    # Resolving a name touches the disk once per path segment (symlinks are followed, then
+    # checked), so it happens in the worker thread with the rest of the file work.
+
     async def write(self, name: str, data: bytes) -> None:
-        await asyncio.to_thread(self._write, self._resolve(name), bytes(data))
+        await asyncio.to_thread(self._write, name, bytes(data))
 
     async def read(self, name: str) -> bytes:
-        target = self._resolve(name)
         try:
-            return await asyncio.to_thread(target.read_bytes)
+            return await asyncio.to_thread(lambda: self._resolve(name).read_bytes())
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFound("file not found") from exc
 
     async def delete(self, name: str) -> None:
-        await asyncio.to_thread(self._resolve(name).unlink, missing_ok=True)
+        await asyncio.to_thread(lambda: self._resolve(name).unlink(missing_ok=True))
 
     async def exists(self, name: str) -> bool:
-        return await asyncio.to_thread(self._resolve(name).is_file)
+        return await asyncio.to_thread(lambda: self._resolve(name).is_file())
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,36 +177,70 @@ class Storage:
         *,
         job_id: str | None = None,
     ) -> FileInfo:
+        (info,) = await self.put_many(account_id, [(path, data, content_type)], job_id=job_id)
+        return info
+
+    async def put_many(
+        self,
+        account_id: str,
+        files: Sequence[tuple[str, bytes, str]],
+        *,
+        job_id: str | None = None,
+    ) -> list[FileInfo]:
+        """Store several (path, data, content type) files: their blobs, then one transaction.
+
+        A book's pages arrive faster than a transaction per page can record them; one upsert for
+        a batch costs about what one file does. Nothing is written unless every entry is valid.
+        """
         _check_account(account_id)
-        _clean_path(path)
-        if not content_type or len(content_type) > 100:
-            raise InvalidInput("content_type must be 1 to 100 characters")
-        name = f"{account_id}/{path}"
-        # Blob first, row second: a row never points at bytes that are not there yet.
-        await self._blobs.write(name, data)
-        values = {
-            "id": new_id("file"),
-            "account_id": account_id,
-            "job_id": job_id,
-            "path": path,
-            "content_type": content_type,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "created_at": self._clock(),
-        }
-        changes = {k: v for k, v in values.items() if k not in ("id", "account_id", "path")}
-        insert = (sqlite_insert if self._db.is_sqlite else pg_insert)(StoredFile).values(**values)
+        for path, _data, content_type in files:
+            _clean_path(path)
+            if not content_type or len(content_type) > 100:
+                raise InvalidInput("content_type must be 1 to 100 characters")
+        if len({path for path, _data, _type in files}) != len(files):
+            raise InvalidInput("a batch cannot hold the same path twice")
+        if not files:
+            return []
+        names = [f"{account_id}/{path}" for path, _data, _type in files]
+        # Blobs first, rows second: a row never points at bytes that are not there yet. The
+        # digests are taken in a thread as well: a book's pages come to megabytes.
+        digests, _written = await asyncio.gather(
+            asyncio.to_thread(lambda: [hashlib.sha256(d).hexdigest() for _p, d, _t in files]),
+            asyncio.gather(
+                *(
+                    self._blobs.write(name, data)
+                    for name, (_p, data, _t) in zip(names, files, strict=True)
+                )
+            ),
+        )
+        now = self._clock()
+        rows = [
+            {
+                "id": new_id("file"),
+                "account_id": account_id,
+                "job_id": job_id,
+                "path": path,
+                "content_type": content_type,
+                "size": len(data),
+                "sha256": digest,
+                "created_at": now,
+            }
+            for (path, data, content_type), digest in zip(files, digests, strict=True)
+        ]
+        insert = (sqlite_insert if self._db.is_sqlite else pg_insert)(StoredFile).values(rows)
         upsert = insert.on_conflict_do_update(
-            index_elements=["account_id", "path"], set_=changes
+            index_elements=["account_id", "path"],
+            set_={name: insert.excluded[name] for name in _REPLACED},
         ).returning(*StoredFile.__table__.columns)  # type: ignore[attr-defined]
         try:
             async with self._db.write() as conn:
-                row = (await conn.execute(upsert)).one()
+                stored = {row.path: _info(row) for row in (await conn.execute(upsert)).all()}
         except IntegrityError as exc:
             # Only the account foreign key can fail here: the account does not exist.
-            await self._blobs.delete(name)
+            for name in names:
+                await self._blobs.delete(name)
             raise NotFound("account not found") from exc
-        return _info(row)
+        return [stored[path] for path, _data, _type in files]
 
     async def info(self, account_id: str, path: str) -> FileInfo:
         _check_account(account_id)

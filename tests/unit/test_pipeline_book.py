@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from gateway.core.jobs import JobInfo, JobStatus, channel_of
 from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
+from workers.pipelines import pace
 from workers.pipelines.package import METADATA_FIELDS
 from workers.pipelines.spec import page_file
 from workers.pipelines.text import LATIN1, Fonts, fold, legible
@@ -204,9 +205,9 @@ async def test_same_request_same_bytes(rt: Runtime, account: str) -> None:
     assert first.result["request"]["seed"] == second.result["request"]["seed"]
 
 
-async def test_progress_is_monotonic_and_pages_grow(rt: Runtime, account: str) -> None:
+async def _events(rt: Runtime, account: str, units: int) -> list[dict[str, Any]]:
     job = await rt.jobs.create(
-        account, "storymint", "book", {"prompt": PROMPT, "format": "picture", "units": 3}
+        account, "storymint", "book", {"prompt": PROMPT, "format": "picture", "units": units}
     )
     events: list[dict[str, Any]] = []
     async with rt.events.subscribe(channel_of(job.id)) as stream:
@@ -220,22 +221,59 @@ async def test_progress_is_monotonic_and_pages_grow(rt: Runtime, account: str) -
     running = [e for e in events if e["status"] == "running"]
     pcts = [e["pct"] for e in running]
     assert pcts == sorted(pcts) and max(pcts) < 100
+    return running
+
+
+async def test_progress_reports_every_page_when_pages_are_slow(
+    rt: Runtime, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if every page took longer than the reporting interval, as a model's pages do.
+    monkeypatch.setattr(pace, "REPORT_EVERY_S", 0.0)
+    running = await _events(rt, account, 3)
     steps = list(dict.fromkeys(e["step"] for e in running if e["step"]))
-    assert steps == [
-        "Planning story",
-        "Writing story",
-        "Generating illustrations",
-        "Designing cover",
-        "Assembling book",
-    ]
+    assert steps[:3] == ["Planning story", "Writing story", "Generating illustrations"]
+    assert steps[-1] == "Assembling book" and set(steps[3:-1]) <= {"Designing cover"}
     messages = [e["message"] for e in running]
     assert "Writing page 2 of 3..." in messages and "Drawing page 3 of 3..." in messages
     title_seen = [e for e in running if e["progress"].get("title")]
-    assert title_seen and title_seen[0]["step"] == "Planning story"
+    assert title_seen and title_seen[0]["step"] == "Writing story"
     counts = [len(e["progress"].get("pages", [])) for e in running]
     assert counts == sorted(counts) and {1, 2, 3} <= set(counts)
     images = [sum("image" in p for p in e["progress"].get("pages", [])) for e in running]
     assert images == sorted(images) and {0, 1, 2, 3} <= set(images)
+
+
+async def test_fast_pages_are_reported_together_and_only_once_stored(
+    rt: Runtime, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if every page came well within the reporting interval: only each step's last one is.
+    monkeypatch.setattr(pace, "REPORT_EVERY_S", 3600.0)
+    running = await _events(rt, account, 12)
+    writing = [e["message"] for e in running if e["step"] == "Writing story"]
+    assert writing == ["Writing page 1 of 12...", "Story written"]
+    drawing = [e["message"] for e in running if e["step"] == "Generating illustrations"]
+    assert drawing == ["Drawing page 1 of 12...", "Pages done"]
+    final_pages = running[-1]["progress"]["pages"]
+    assert [p["page_num"] for p in final_pages] == list(range(1, 13))
+    assert all("image" in p for p in final_pages)
+    # Every picture a report lists was already stored when the report went out.
+    stored = {f.path for f in await rt.storage.list(account)}
+    for event in running:
+        for page in event["progress"].get("pages", []):
+            assert "image" not in page or page["image"] in stored
+
+
+def test_pace_reports_after_the_interval_and_always_the_last() -> None:
+    now = [0.0]
+    rhythm = pace.Pace(0.1, clock=lambda: now[0])
+    now[0] = 0.05
+    assert not rhythm.due()
+    assert rhythm.due(last=True)
+    now[0] = 0.1
+    assert not rhythm.due()
+    now[0] = 0.16
+    assert rhythm.due()
+    assert pace.Pace(0.0, clock=lambda: now[0]).due()
 
 
 async def test_bad_params_fail_cleanly(rt: Runtime, account: str) -> None:
@@ -288,11 +326,13 @@ class SlowIllustrator:
     def capability(self) -> Any:
         return self.inner.capability()
 
-    async def draw(self, prompts: Any) -> list[bytes]:
+    async def draw(self, prompts: Any) -> list[Any]:
         self.active += 1
         self.calls += 1
         try:
-            await asyncio.sleep(0.05)
+            # Slower than the reporting interval, so each page is reported (and a cancel seen)
+            # as it lands.
+            await asyncio.sleep(0.15)
             return await self.inner.draw(prompts)
         finally:
             self.active -= 1

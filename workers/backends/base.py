@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "Capability",
@@ -134,11 +137,17 @@ class StoryWriter(Protocol):
 
 @runtime_checkable
 class Illustrator(Protocol):
+    """Draws one picture per prompt, exactly the prompt's size (RGB or palette mode).
+
+    Pictures, not files: the pipeline lays words over most of them before anything is encoded,
+    so an illustrator that encoded them would have them decoded again at once.
+    """
+
     name: str
 
     def capability(self) -> Capability: ...
 
-    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[bytes]: ...
+    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[Image.Image]: ...
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from workers.backends.base import StoryPlan, StoryRequest
+from workers.pipelines.pace import Pace
 from workers.pipelines.package import build_zip, metadata
 from workers.pipelines.pdf import PdfBook, PdfPage, build_pdf
 from workers.pipelines.render import Renderer
@@ -47,24 +48,27 @@ def job_path(job_id: str, name: str) -> str:
 async def generate_book(ctx: TaskContext) -> dict[str, Any]:
     job = ctx.job
     services = ctx.services
-    storage = services.storage
     backends = services.backends
     params = read_params(job.params)
     request = story_request(params)
 
     await ctx.progress(pct=PCT_PLAN, step="Planning story", message="Planning the story...")
     plan = await backends.writer.plan(request)
-    await ctx.progress(pct=PCT_PLAN, data={"title": plan.title})
 
     draft = Draft()
     specs = await write_book(ctx, backends.writer, request, plan, draft, PCT_WRITE, PCT_DRAW)
 
     renderer = Renderer(backends.illustrator, request, plan, Fonts())
-    # The cover needs nothing the pages make, so it is painted while they are drawn.
-    painting = asyncio.create_task(renderer.cover())
+    # The cover needs nothing the pages make, so it is painted (and stored) while they are
+    # drawn. Not while they are written: a local text model and a local image model each take
+    # every core, and run side by side they spin against each other and both crawl.
+    painting = asyncio.create_task(_cover(ctx, renderer))
     try:
         pngs, jpegs = await _draw_pages(ctx, renderer, specs, draft)
-        await ctx.progress(pct=PCT_COVER, step="Designing cover", message="Painting the cover...")
+        if not painting.done():
+            await ctx.progress(
+                pct=PCT_COVER, step="Designing cover", message="Painting the cover..."
+            )
         cover_jpeg = await painting
     finally:
         if not painting.done():
@@ -72,9 +76,6 @@ async def generate_book(ctx: TaskContext) -> dict[str, Any]:
         # Collected either way: a cover that failed before a page did (a provider going down)
         # would otherwise be logged as an exception nobody retrieved.
         await asyncio.gather(painting, return_exceptions=True)
-    await storage.put(
-        job.account_id, job_path(job.id, "cover.jpg"), cover_jpeg, "image/jpeg", job_id=job.id
-    )
 
     await ctx.progress(pct=PCT_ASSEMBLE, step="Assembling book", message="Binding the PDF...")
     models = (
@@ -86,14 +87,23 @@ async def generate_book(ctx: TaskContext) -> dict[str, Any]:
     return result
 
 
+async def _cover(ctx: TaskContext, renderer: Renderer) -> bytes:
+    jpeg = await renderer.cover()
+    job = ctx.job
+    path = job_path(job.id, "cover.jpg")
+    await ctx.services.storage.put(job.account_id, path, jpeg, "image/jpeg", job_id=job.id)
+    return jpeg
+
+
 async def _draw_pages(
     ctx: TaskContext, renderer: Renderer, specs: Sequence[PageSpec], draft: Draft
 ) -> tuple[list[bytes], list[bytes | None]]:
-    """Draw every page, a few ahead of the one being stored, reporting each in order.
+    """Draw every page, a few ahead of the one being stored, reporting them in order.
 
     Drawing runs ahead by ``LOOKAHEAD`` pages so the illustrator and the encoders keep busy
     while finished pages are stored and reported; storing and reporting stay strictly in page
-    order, so pollers see pictures arrive first to last.
+    order, so pollers see pictures arrive first to last. Pages finished between two reports
+    are stored together just before the report that shows them.
     """
     job = ctx.job
     fmt = renderer.request.format
@@ -103,8 +113,10 @@ async def _draw_pages(
         pct=PCT_DRAW, step="Generating illustrations", message=f"{verb} {noun} 1 of {total}..."
     )
     pending: dict[int, asyncio.Task[tuple[bytes, bytes | None]]] = {}
+    pace = Pace()
     pngs: list[bytes] = []
     jpegs: list[bytes | None] = []
+    unstored: list[tuple[int, str, bytes]] = []  # drawn, not stored yet: page number, path, PNG
     try:
         for k, spec in enumerate(specs):
             for ahead in range(k, min(total, k + LOOKAHEAD)):
@@ -113,12 +125,16 @@ async def _draw_pages(
                         renderer.files(specs[ahead], with_jpeg=fmt != "novel")
                     )
             png, jpeg = await pending.pop(k)
-            path = job_path(job.id, page_file(spec.page_num, total))
-            await ctx.services.storage.put(job.account_id, path, png, "image/png", job_id=job.id)
             pngs.append(png)
             jpegs.append(jpeg)
-            draft.images[spec.page_num] = path
+            unstored.append((spec.page_num, job_path(job.id, page_file(spec.page_num, total)), png))
             done = k + 1
+            if not pace.due(last=done == total):
+                continue
+            files = [(path, data, "image/png") for _num, path, data in unstored]
+            await ctx.services.storage.put_many(job.account_id, files, job_id=job.id)
+            draft.images.update((num, path) for num, path, _data in unstored)
+            unstored.clear()
             message = f"{verb} {noun} {done + 1} of {total}..." if done < total else "Pages done"
             pct = PCT_DRAW + (PCT_COVER - PCT_DRAW) * done // total
             await ctx.progress(pct=pct, message=message, data={"pages": draft.public()})
@@ -198,10 +214,8 @@ async def assemble(
         return pdf, archive
 
     pdf, archive = await asyncio.to_thread(pack)
-    storage = services.storage
-    await storage.put(
-        account_id, job_path(job_id, "book.pdf"), pdf, "application/pdf", job_id=job_id
-    )
-    await storage.put(
-        account_id, job_path(job_id, "book.zip"), archive, "application/zip", job_id=job_id
+    put = services.storage.put
+    await asyncio.gather(
+        put(account_id, job_path(job_id, "book.pdf"), pdf, "application/pdf", job_id=job_id),
+        put(account_id, job_path(job_id, "book.zip"), archive, "application/zip", job_id=job_id),
     )

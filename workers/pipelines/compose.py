@@ -8,8 +8,6 @@ inputs, which is what makes the same request give byte-identical files.
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 from PIL import Image, ImageDraw
 
@@ -20,11 +18,10 @@ __all__ = [
     "TALL",
     "chapter_cover",
     "cover",
+    "fit_art",
     "jpeg_bytes",
-    "load_art",
     "novel_opening",
     "picture_page",
-    "png_bytes",
     "shade",
 ]
 
@@ -40,48 +37,18 @@ WHITE = (255, 255, 255)
 Box = tuple[int, int, int, int]
 
 
-def load_art(data: bytes, size: tuple[int, int]) -> Image.Image:
-    """The illustrator's bytes as an RGB picture of exactly ``size``."""
-    with Image.open(io.BytesIO(data)) as raw:
-        art = raw.convert("RGB")
+def fit_art(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The illustrator's picture as an RGB picture of exactly ``size``."""
+    art = picture if picture.mode == "RGB" else picture.convert("RGB")
     if art.size != size:
         art = art.resize(size, Image.Resampling.BILINEAR)
     return art
 
 
-def png_bytes(image: Image.Image, level: int = 1) -> bytes:
-    """A PNG without per-row filter search.
-
-    Pillow tries every PNG filter on every row, which costs more than the compression itself
-    for these pictures; the unfiltered stream at zlib level 1 is about twice as fast to write
-    and nearly as small, and it is a plain valid PNG.
-    """
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    width, height = rgb.size
-    raw = rgb.tobytes()
-    stride = width * 3
-    rows = b"".join(b"\x00" + raw[i : i + stride] for i in range(0, len(raw), stride))
-
-    def chunk(tag: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload))
-            + tag
-            + payload
-            + struct.pack(">I", zlib.crc32(tag + payload))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows, level))
-        + chunk(b"IEND", b"")
-    )
-
-
 def jpeg_bytes(image: Image.Image, quality: int = 86) -> bytes:
     out = io.BytesIO()
-    image.convert("RGB").save(out, "JPEG", quality=quality, optimize=False, progressive=False)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    rgb.save(out, "JPEG", quality=quality, optimize=False, progressive=False)
     return out.getvalue()
 
 

@@ -8,7 +8,6 @@ together in one worker thread so the event loop stays free and pages can overlap
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Callable, Sequence
 
 from PIL import Image
@@ -29,14 +28,14 @@ from workers.pipelines.compose import (
     chapter_cover,
     chapter_label,
     cover,
+    fit_art,
     jpeg_bytes,
-    load_art,
     novel_opening,
     picture_page,
-    png_bytes,
 )
 from workers.pipelines.spec import PageSpec
 from workers.pipelines.text import Fonts
+from workers.png import png_bytes
 from workers.tasks import TaskError
 
 __all__ = ["Renderer", "page_size", "panel_count"]
@@ -51,13 +50,6 @@ def page_size(fmt: str) -> tuple[int, int]:
 def panel_count(seed: int, page_num: int) -> int:
     """Two to four panels, varying from page to page but fixed for a given book."""
     return 2 + stable_seed(seed, "panels", page_num) % 3
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-        return None
-    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
-    return (width, height) if depth == 8 and color == 2 else None
 
 
 class Renderer:
@@ -113,7 +105,7 @@ class Renderer:
             return [prompt], lambda arts: picture_page(arts[0], spec.text, fonts)
         return [prompt], lambda arts: arts[0]
 
-    async def _draw(self, prompts: Sequence[ImagePrompt]) -> list[bytes]:
+    async def _draw(self, prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
         if not prompts:
             return []
         raw = await self.illustrator.draw(prompts)
@@ -125,8 +117,8 @@ class Renderer:
         return list(raw)
 
     @staticmethod
-    def _arts(raw: Sequence[bytes], prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
-        return [load_art(data, (p.width, p.height)) for data, p in zip(raw, prompts, strict=True)]
+    def _arts(raw: Sequence[Image.Image], prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
+        return [fit_art(art, (p.width, p.height)) for art, p in zip(raw, prompts, strict=True)]
 
     async def page(self, spec: PageSpec) -> Image.Image:
         prompts, finish = self._layout(spec)
@@ -139,12 +131,12 @@ class Renderer:
         raw = await self._draw(prompts)
 
         def work() -> tuple[bytes, bytes | None]:
-            if spec.kind == "art" and _png_size(raw[0]) == self.size:
-                # A storybook page is the illustration itself: keep the illustrator's PNG.
-                png = raw[0]
-                jpeg = jpeg_bytes(self._arts(raw, prompts)[0]) if with_jpeg else None
-                return png, jpeg
-            picture = finish(self._arts(raw, prompts))
+            if spec.kind == "art" and raw[0].size == self.size:
+                # A storybook page is the illustration itself, in its own mode (a palette
+                # picture makes a small PNG).
+                picture = raw[0]
+            else:
+                picture = finish(self._arts(raw, prompts))
             return png_bytes(picture), jpeg_bytes(picture) if with_jpeg else None
 
         return await asyncio.to_thread(work)

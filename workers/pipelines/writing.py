@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from workers.backends.base import StoryPlan, StoryRequest, StoryWriter
+from workers.pipelines.pace import Pace
 from workers.pipelines.render import panel_count
 from workers.pipelines.spec import Draft, PageSpec, comic_parts, joiner_of, split_text
 from workers.tasks import TaskContext
@@ -59,9 +60,13 @@ async def write_book(
     fmt = request.format
     noun = "chapter" if fmt in ("novel", "chapter_comic") else "page"
     await ctx.progress(
-        pct=pct_from, step="Writing story", message=f"Writing {noun} 1 of {units}..."
+        pct=pct_from,
+        step="Writing story",
+        message=f"Writing {noun} 1 of {units}...",
+        data={"title": plan.title},
     )
     previous: list[str] = []
+    pace = Pace()
     for unit in range(units):
         text = (await writer.write(request, plan, unit, previous)).strip()
         previous.append(text)
@@ -79,6 +84,8 @@ async def write_book(
             title = _title(plan, unit) if fmt == "novel" else ""
             draft.specs.append(PageSpec(page_num, unit, _KIND[fmt], title, text))
         done = unit + 1
+        if not pace.due(last=done == units):
+            continue
         message = f"Writing {noun} {done + 1} of {units}..." if done < units else "Story written"
         pct = pct_from + (pct_to - pct_from) * done // units
         await ctx.progress(pct=pct, message=message, data={"pages": draft.public()})

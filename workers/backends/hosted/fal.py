@@ -155,8 +155,8 @@ def _file_url(result: Mapping[str, Any], field: str, what: str) -> str:
     return url
 
 
-def _to_png(data: bytes, width: int, height: int) -> bytes:
-    """Re-encode whatever fal sent (PNG, JPEG, WebP) as a PNG of exactly the asked size.
+def _to_picture(data: bytes, width: int, height: int) -> Image.Image:
+    """Whatever fal sent (PNG, JPEG, WebP) as an RGB picture of exactly the asked size.
 
     Models round sizes to their own multiples; the pipelines lay pages out for the size they
     asked for, so the picture is brought to it here.
@@ -170,9 +170,7 @@ def _to_png(data: bytes, width: int, height: int) -> bytes:
         ) from None
     if picture.size != (width, height):
         picture = picture.resize((width, height), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    picture.save(out, format="PNG")
-    return out.getvalue()
+    return picture
 
 
 class FalIllustrator(_FalBase):
@@ -203,10 +201,10 @@ class FalIllustrator(_FalBase):
             note=note or "hosted text-to-image on fal.ai",
         )
 
-    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[bytes]:
+    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
         gate = asyncio.Semaphore(self._concurrency)
 
-        async def one(prompt: ImagePrompt) -> bytes:
+        async def one(prompt: ImagePrompt) -> Image.Image:
             async with gate:
                 return await self._picture(prompt)
 
@@ -220,7 +218,7 @@ class FalIllustrator(_FalBase):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _picture(self, prompt: ImagePrompt) -> bytes:
+    async def _picture(self, prompt: ImagePrompt) -> Image.Image:
         arguments = {
             "prompt": prompt.text,
             "image_size": {"width": prompt.width, "height": prompt.height},
@@ -231,7 +229,7 @@ class FalIllustrator(_FalBase):
         }
         result = await self._run("picture", arguments)
         data = await self._fetch("picture", _file_url(result, "images", "picture"))
-        return _to_png(data, prompt.width, prompt.height)
+        return await asyncio.to_thread(_to_picture, data, prompt.width, prompt.height)
 
 
 class FalVideo(_FalBase):

@@ -1,4 +1,4 @@
-"""The instant illustrator: procedural PNG pictures drawn with Pillow, no model, no fonts.
+"""The instant illustrator: procedural pictures drawn with Pillow, no model, no fonts.
 
 A picture is composed on a small working canvas (the setting's background, the props the text
 mentions, the page's characters in their own colours), finished with the style's filter and
@@ -9,7 +9,6 @@ one page in two styles shows the same scene two ways.
 from __future__ import annotations
 
 import asyncio
-import io
 import math
 import random
 import re
@@ -121,12 +120,11 @@ def _compose(prompt: ImagePrompt, size: tuple[int, int], style_name: str) -> Ima
     return finished
 
 
-def render_picture(prompt: ImagePrompt) -> bytes:
-    """One PNG for one prompt; the same prompt always gives the same bytes.
+def render_picture(prompt: ImagePrompt) -> Image.Image:
+    """One picture for one prompt; the same prompt always gives the same pixels.
 
     Speed over finesse: the scene is composed at most WORKING_SIZE pixels wide, reduced to a
-    256-colour palette and enlarged by a whole factor, which keeps PNG encoding (the costly
-    part at page sizes) to a few milliseconds.
+    256-colour palette and enlarged by a whole factor, which keeps it small as a PNG.
     """
     width, height = max(8, int(prompt.width)), max(8, int(prompt.height))
     factor = max(1, math.ceil(max(width, height) / WORKING_SIZE))
@@ -137,9 +135,7 @@ def render_picture(prompt: ImagePrompt) -> bytes:
         palette = palette.resize((work[0] * factor, work[1] * factor), Image.Resampling.NEAREST)
     if palette.size != (width, height):
         palette = palette.crop((0, 0, width, height))
-    out = io.BytesIO()
-    palette.save(out, format="PNG", compress_level=1)
-    return out.getvalue()
+    return palette
 
 
 class InstantIllustrator:
@@ -156,7 +152,7 @@ class InstantIllustrator:
             note="procedural Pillow drawings; styles: " + ", ".join(STYLE_NAMES),
         )
 
-    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[bytes]:
-        # Pillow releases the GIL while filtering, resizing and compressing, so pictures drawn
+    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
+        # Pillow releases the GIL while filtering and resizing, so pictures drawn
         # in worker threads overlap, and the event loop stays free meanwhile.
         return list(await asyncio.gather(*(asyncio.to_thread(render_picture, p) for p in prompts)))
