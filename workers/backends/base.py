@@ -27,6 +27,7 @@ __all__ = [
     "StoryRequest",
     "StoryWriter",
     "describe_character",
+    "exact_size",
     "picture_prompt",
     "stable_seed",
 ]
@@ -157,6 +158,16 @@ class Narrator(Protocol):
     def capability(self) -> Capability: ...
 
     async def speak(self, text: str, *, language: str = "english", seed: int = 0) -> Pcm: ...
+
+
+def exact_size(picture: Image.Image, width: int, height: int) -> Image.Image:
+    """A model's picture in RGB at exactly the asked size (models round sizes to multiples)."""
+    from PIL import Image
+
+    rgb = picture if picture.mode == "RGB" else picture.convert("RGB")
+    if rgb.size != (width, height):
+        rgb = rgb.resize((width, height), Image.Resampling.LANCZOS)
+    return rgb
 
 
 def stable_seed(*parts: object) -> int:

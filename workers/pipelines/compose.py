@@ -18,7 +18,6 @@ __all__ = [
     "TALL",
     "chapter_cover",
     "cover",
-    "fit_art",
     "jpeg_bytes",
     "novel_opening",
     "picture_page",
@@ -35,14 +34,6 @@ GOLD = (244, 200, 92)
 WHITE = (255, 255, 255)
 
 Box = tuple[int, int, int, int]
-
-
-def fit_art(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """The illustrator's picture as an RGB picture of exactly ``size``."""
-    art = picture if picture.mode == "RGB" else picture.convert("RGB")
-    if art.size != size:
-        art = art.resize(size, Image.Resampling.BILINEAR)
-    return art
 
 
 def jpeg_bytes(image: Image.Image, quality: int = 86) -> bytes:

@@ -18,6 +18,7 @@ from workers.backends.base import (
     OutlineItem,
     StoryPlan,
     StoryRequest,
+    exact_size,
     picture_prompt,
     stable_seed,
 )
@@ -28,7 +29,6 @@ from workers.pipelines.compose import (
     chapter_cover,
     chapter_label,
     cover,
-    fit_art,
     jpeg_bytes,
     novel_opening,
     picture_page,
@@ -118,7 +118,7 @@ class Renderer:
 
     @staticmethod
     def _arts(raw: Sequence[Image.Image], prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
-        return [fit_art(art, (p.width, p.height)) for art, p in zip(raw, prompts, strict=True)]
+        return [exact_size(a, p.width, p.height) for a, p in zip(raw, prompts, strict=True)]
 
     async def page(self, spec: PageSpec) -> Image.Image:
         prompts, finish = self._layout(spec)

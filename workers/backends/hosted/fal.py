@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from gateway.core.errors import UpstreamError
-from workers.backends.base import Capability, ImagePrompt
+from workers.backends.base import Capability, ImagePrompt, exact_size
 from workers.backends.hosted import MISSING_EXTRA, provider_call
 
 __all__ = [
@@ -168,9 +168,7 @@ def _to_picture(data: bytes, width: int, height: int) -> Image.Image:
         raise UpstreamError(
             f"the picture provider ({PROVIDER}) returned no readable image"
         ) from None
-    if picture.size != (width, height):
-        picture = picture.resize((width, height), Image.Resampling.LANCZOS)
-    return picture
+    return exact_size(picture, width, height)
 
 
 class FalIllustrator(_FalBase):

@@ -18,12 +18,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workers.backends.base import Capability, ImagePrompt
+from workers.backends.base import Capability, ImagePrompt, exact_size
 from workers.backends.local.sampling import Sampling, apply_sampling, choose_sampling
 from workers.backends.model_thread import ModelThread
 from workers.tasks import TaskError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "DiffusersIllustrator",
@@ -289,7 +292,7 @@ class DiffusersIllustrator:
 
     # -- drawing ------------------------------------------------------------------------------
 
-    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[Any]:
+    async def draw(self, prompts: Sequence[ImagePrompt]) -> list[Image.Image]:
         if not prompts:
             return []
         loop = asyncio.get_running_loop()
@@ -318,7 +321,7 @@ class DiffusersIllustrator:
         return list(
             await asyncio.gather(
                 *(
-                    asyncio.to_thread(_fit, image, o.prompt.width, o.prompt.height)
+                    asyncio.to_thread(exact_size, image, o.prompt.width, o.prompt.height)
                     for image, o in zip(images, orders, strict=True)
                 )
             )
@@ -371,13 +374,3 @@ def _dtype_keyword() -> str:
     except ImportError:
         pass
     return "torch_dtype"
-
-
-def _fit(image: Any, width: int, height: int) -> Any:
-    """The pipeline's RGB output at the asked size (models render at multiples of 8)."""
-    from PIL import Image
-
-    picture = image.convert("RGB")
-    if picture.size != (width, height):
-        picture = picture.resize((width, height), Image.Resampling.LANCZOS)
-    return picture

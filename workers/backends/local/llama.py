@@ -98,10 +98,13 @@ class LlamaWriter(ChatWriter):
 
     async def load(self) -> None:
         """Load the model now instead of on the first call (benchmarks time the calls alone)."""
+        self._refuse_if_unavailable()
+        await self.thread.run(self._model)
+
+    def _refuse_if_unavailable(self) -> None:
         problem = self.problem
         if problem:
             raise TaskError("text_unavailable", f"the local text model cannot run: {problem}")
-        await self.thread.run(self._model)
 
     def _model(self) -> Any:
         """The loaded model; called on the model's thread."""
@@ -127,9 +130,7 @@ class LlamaWriter(ChatWriter):
         seed: int,
         schema: Mapping[str, Any] | None,
     ) -> Completion:
-        problem = self.problem
-        if problem:
-            raise TaskError("text_unavailable", f"the local text model cannot run: {problem}")
+        self._refuse_if_unavailable()
         return await self.thread.run(
             self._generate, messages, max_tokens, temperature, seed, schema
         )
