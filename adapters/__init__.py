@@ -1,42 +1,53 @@
-"""The four API families, each a thin adapter over the shared core.
+"""The API families, each a thin adapter over the shared core, found by discovery.
 
-``ROUTERS`` is what ``gateway.app`` mounts; ``family_of`` tells which family owns a path (the
-references fix the mount points), so errors raised before any family router runs — an unknown
-path, a wrong method — still come back in that family's envelope.
+Every package here that exports ``FAMILY`` (an ``adapters.common.family.Family``) is a family:
+``gateway.app`` mounts its router, and ``family_of`` tells which family owns a path (longest
+prefix wins, so SleeperHit's ``/api/v1`` may sit inside StoryMint's ``/api``), so errors raised
+before any family router runs — an unknown path, a wrong method — still come back in that
+family's envelope. Adding a family is adding a folder; no list here changes.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from functools import cache
 from typing import Any
 
-from adapters import childrenbooks, storymint
+from adapters.common.family import Family
 
-# Family routers are added here as each family lands.
-ROUTERS: tuple[Any, ...] = (storymint.router, childrenbooks.router)
-
-# Longest prefix first: SleeperHit's /api/v1 sits inside StoryMint's /api.
-_MOUNTS: tuple[tuple[str, str], ...] = (
-    ("/api/v1/", "sleeperhit"),
-    ("/api/", "storymint"),
-    ("/v1/stories", "childrenbooks"),
-    ("/v1/projects", "storynote"),
-    ("/v1/jobs", "storynote"),
-    ("/v1/models", "storynote"),
-)
+_NOT_FAMILIES = frozenset({"common"})
 
 
-def family_of(path: str) -> str | None:
-    for prefix, family in _MOUNTS:
-        if path.startswith(prefix) or path == prefix.rstrip("/"):
-            return family
-    return None
+@cache
+def families() -> tuple[Family, ...]:
+    found: list[Family] = []
+    for module in pkgutil.iter_modules(__path__):
+        if not module.ispkg or module.name in _NOT_FAMILIES:
+            continue
+        family = getattr(importlib.import_module(f"{__name__}.{module.name}"), "FAMILY", None)
+        if isinstance(family, Family):
+            found.append(family)
+    return tuple(sorted(found, key=lambda f: f.name))
 
 
-def render_error(request: Any, status: int, detail: str) -> Any | None:
-    """The owning family's envelope for an error no family router handled, if it has one."""
+def routers() -> list[Any]:
+    return [family.router for family in families()]
+
+
+def family_of(path: str) -> Family | None:
+    best: Family | None = None
+    length = 0
+    for family in families():
+        owned = family.owns(path)
+        if owned > length:
+            best, length = family, owned
+    return best
+
+
+def render_error(request: Any, status: int, detail: str | None, headers: Any = None) -> Any | None:
+    """The owning family's envelope for an error no family router handled, if any owns it."""
     family = family_of(str(request.url.path))
-    if family == "storymint":
-        return storymint.render_error(request, status, detail)
-    if family == "childrenbooks":
-        return childrenbooks.render_error(request, status, detail)
-    return None
+    if family is None:
+        return None
+    return family.render_error(request, status, detail, headers)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-import msgspec
 from msgspec import Meta, Struct
+
+from contracts.common import EMAIL, NO_NUL, VISIBLE, WEB_URL, decode_strict
 
 
 class BookFormat(StrEnum):
@@ -37,8 +38,8 @@ class SaveMode(StrEnum):
     LOCAL_UNTIL_EXPORT = "local_until_export"
 
 
-Prompt = Annotated[str, Meta(min_length=1, max_length=600)]
-ShortText = Annotated[str, Meta(max_length=200)]
+Prompt = Annotated[str, Meta(min_length=1, max_length=600, pattern=VISIBLE)]
+ShortText = Annotated[str, Meta(max_length=200, pattern=NO_NUL)]
 
 
 class GenerateRequest(Struct, forbid_unknown_fields=False):
@@ -66,6 +67,16 @@ class StatusResponse(Struct):
     title: str
     format: str
     can_download: bool
+
+
+class StreamMessage(Struct, omit_defaults=True):
+    """One Server-Sent Event as a client's parser sees it: ``data`` is a ``StreamEvent`` as
+    JSON (absent on a keep-alive comment, which parsers skip)."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
 
 
 class StreamEvent(Struct):
@@ -98,7 +109,7 @@ class BookResponse(Struct):
 
 
 class ChatRequest(Struct):
-    message: Annotated[str, Meta(min_length=1, max_length=2000)]
+    message: Annotated[str, Meta(min_length=1, max_length=2000, pattern=VISIBLE)]
 
 
 class ChatResponse(Struct):
@@ -142,14 +153,14 @@ class Profile(Struct):
 
 
 class ProfileUpdate(Struct, forbid_unknown_fields=False):
-    display_name: Annotated[str, Meta(max_length=120)] | None = None
-    bio: Annotated[str, Meta(max_length=2000)] | None = None
+    display_name: Annotated[str, Meta(max_length=120, pattern=NO_NUL)] | None = None
+    bio: Annotated[str, Meta(max_length=2000, pattern=NO_NUL)] | None = None
     # Shown as a link on marketplace listings, so only http(s) URLs (or "" to clear it).
-    website: Annotated[str, Meta(max_length=500, pattern=r"^(https?://\S+)?$")] | None = None
+    website: Annotated[str, Meta(max_length=500, pattern=WEB_URL)] | None = None
 
 
 class KeyCreateRequest(Struct, forbid_unknown_fields=False):
-    label: Annotated[str, Meta(max_length=200)] = ""
+    label: Annotated[str, Meta(max_length=200, pattern=NO_NUL)] = ""
 
 
 class KeyCreated(Struct):
@@ -173,8 +184,11 @@ class KeyRevoked(Struct):
     revoked_at: str
 
 
-class KeyList(Struct):
+class KeyList(Struct, omit_defaults=True):
     keys: list[KeyListItem]
+    # Not in the reference (it documents no paging): pass it back as ?cursor= for the next
+    # page; absent on the last page, so a client that ignores it sees the list as before.
+    next_cursor: str | None = None
 
 
 class WorkspaceType(StrEnum):
@@ -183,12 +197,12 @@ class WorkspaceType(StrEnum):
 
 
 class TeamCreate(Struct):
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    name: Annotated[str, Meta(min_length=1, max_length=200, pattern=VISIBLE)]
     workspace_type: WorkspaceType = WorkspaceType.SCHOOL
 
 
 class InviteCreate(Struct):
-    email: Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+    email: Annotated[str, Meta(min_length=3, max_length=320, pattern=EMAIL)]
 
 
 class ShareRequest(Struct):
@@ -221,8 +235,10 @@ class Team(Struct):
     created_at: str
 
 
-class TeamList(Struct):
+class TeamList(Struct, omit_defaults=True):
     teams: list[Team]
+    # Paging as in KeyList.
+    next_cursor: str | None = None
 
 
 class LibraryBook(Struct):
@@ -234,8 +250,10 @@ class LibraryBook(Struct):
     cover_url: str
 
 
-class Library(Struct):
+class Library(Struct, omit_defaults=True):
     books: list[LibraryBook]
+    # Paging as in KeyList.
+    next_cursor: str | None = None
 
 
 class ErrorBody(Struct, omit_defaults=True):
@@ -245,4 +263,4 @@ class ErrorBody(Struct, omit_defaults=True):
 
 def decode(body: bytes, type_: type[Any]) -> Any:
     """Strict JSON decode; raises msgspec.ValidationError / DecodeError for the router to map."""
-    return msgspec.json.decode(body or b"null", type=type_)
+    return decode_strict(body, type_)

@@ -1,17 +1,18 @@
 """The composition root: ``create_app(settings)`` builds the one Litestar app.
 
-The lifespan owns every connection (through ``open_runtime``); the family routers come from
-``adapters.ROUTERS``; the request middleware gives every response an ``X-Request-Id``, times it
-for Prometheus and writes one JSON access line carrying that id.
+The lifespan owns every connection (through ``open_runtime``); the family routers come from the
+family registry (``adapters.routers()``); the request middleware gives every response an
+``X-Request-Id``, times it for Prometheus and writes one JSON access line carrying that id.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,50 +27,66 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import adapters
-from gateway.logs import REQUEST_ID, configure_logging
+from adapters.common.limits import EXTRA_HEADERS
+from gateway.logs import REQUEST_ID, AccessLog, access_enabled, configure_logging
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime, open_runtime
-from gateway.settings import Settings
+from gateway.settings import Settings, load_settings
 
-access_log = logging.getLogger("storygate.access")
 error_log = logging.getLogger("storygate.error")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
-def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
-    """Echo a client's id when it is short and printable, otherwise mint one."""
-    for name, value in headers:
-        if name.lower() == b"x-request-id":
-            text = value.decode("latin-1").strip()
-            if _SAFE_REQUEST_ID.match(text):
-                return text
-    return uuid.uuid4().hex
+class RequestIds:
+    """Fresh request ids: 32 hex characters, a random half per process and a counter, unique
+    without asking the kernel for randomness per request (``uuid4`` cost more than a cached
+    status poll)."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._next = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._next) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+    def from_headers(self, headers: Any) -> str:
+        """Echo a client's id when it is short and printable, otherwise mint one."""
+        for name, value in headers:
+            if name.lower() == b"x-request-id":
+                text = value.decode("latin-1").strip()
+                if _SAFE_REQUEST_ID.match(text):
+                    return text
+        return self.new()
 
 
-def request_context_middleware(metrics: Metrics) -> Any:
+def request_context_middleware(metrics: Metrics, access: AccessLog) -> Any:
+    ids = RequestIds()
+
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            method = str(scope.get("method", "GET"))
-            rid = request_id_from(list(scope.get("headers", [])))
+            method: str = scope["method"]  # type: ignore[typeddict-item]
+            rid = ids.from_headers(scope["headers"])
             token = REQUEST_ID.set(rid)
             scope.setdefault("state", {})["request_id"] = rid
             started = time.perf_counter()
             status = 500
+            rid_header = (b"x-request-id", rid.encode())
 
             async def send_with_id(message: Message) -> None:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    headers = [
-                        (k, v)
-                        for k, v in message.get("headers", [])
-                        if k.lower() != b"x-request-id"
-                    ]
-                    headers.append((b"x-request-id", rid.encode()))
+                    # Nothing else sets this header, so it is appended, not replaced.
+                    headers = [*message.get("headers", ()), rid_header]
+                    extra = scope["state"].get(EXTRA_HEADERS)
+                    if extra:
+                        headers = _add_missing(headers, extra)
+                    if method == "OPTIONS" and status == 204:
+                        headers = _allow_every_method(app_of(scope), scope, headers)
                     message = {**message, "headers": headers}
                 await send(message)
 
@@ -77,23 +94,44 @@ def request_context_middleware(metrics: Metrics) -> Any:
                 await app(scope, receive, send_with_id)
             finally:
                 elapsed = time.perf_counter() - started
-                path = scope.get("path", "")
-                family = adapters.family_of(path) or "gateway"
+                path = scope["path"]
+                owner = adapters.family_of(path)
+                family = owner.name if owner is not None else "gateway"
                 route = scope.get("path_template") or _route_label(scope)
-                metrics.requests.labels(family, method, route, str(status)).inc()
-                metrics.latency.labels(family, method).observe(elapsed)
-                access_log.info(
-                    "%s %s %s",
-                    method,
-                    path,
-                    status,
-                    extra={"status": status, "ms": round(elapsed * 1000, 2), "family": family},
-                )
+                metrics.observe_request(family, method, route, status, elapsed)
+                access.write(method, path, status, round(elapsed * 1000, 2), family, rid)
                 REQUEST_ID.reset(token)
 
         return middleware
 
     return factory
+
+
+def _add_missing(
+    headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """Headers a family asked for on every answer of the request (its rate limit), where the
+    answer did not set them itself (an error already carrying them)."""
+    present = {name.lower() for name, _ in headers}
+    return headers + [(name, value) for name, value in extra if name not in present]
+
+
+def app_of(scope: Scope) -> Litestar | None:
+    app = scope.get("litestar_app") or scope.get("app")
+    return app if isinstance(app, Litestar) else None
+
+
+def _allow_every_method(
+    app: Litestar | None, scope: Scope, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """Litestar's automatic OPTIONS answer lists only the methods of the first handler on a
+    path; ``Allow`` must name every method the path takes."""
+    template = scope.get("path_template")
+    methods = app.route_handler_method_map.get(template) if app and template else None
+    if not methods:
+        return headers
+    allowed = ", ".join(sorted({*methods, "OPTIONS"}))
+    return [(k, v) for k, v in headers if k.lower() != b"allow"] + [(b"allow", allowed.encode())]
 
 
 def _route_label(scope: Scope) -> str:
@@ -136,10 +174,11 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     if status >= 500:
         error_log.exception("unhandled error", exc_info=exc)
     detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
-    rendered = adapters.render_error(request, status, detail)
+    headers = getattr(exc, "headers", None) if isinstance(exc, HTTPException) else None
+    rendered = adapters.render_error(request, status, detail, headers)
     if rendered is not None:
         return rendered
-    return Response({"error": detail, "status": status}, status_code=status)
+    return Response({"error": detail, "status": status}, status_code=status, headers=headers)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -188,6 +227,20 @@ def _rename_refs(node: Any, names: dict[str, str]) -> Any:
     return node
 
 
+def _sorted_headers(node: Any) -> Any:
+    """Response headers in name order: Litestar merges them through a set, and a document
+    that reorders itself on every run would never stay checked in."""
+    if isinstance(node, dict):
+        out = {k: _sorted_headers(v) for k, v in node.items()}
+        headers = out.get("headers")
+        if isinstance(headers, dict):
+            out["headers"] = dict(sorted(headers.items(), key=lambda kv: kv[0].lower()))
+        return out
+    if isinstance(node, list):
+        return [_sorted_headers(v) for v in node]
+    return node
+
+
 def family_openapi(app: Litestar) -> dict[str, dict[str, Any]]:
     """One OpenAPI document per family that has routes, split by path prefix.
 
@@ -199,9 +252,9 @@ def family_openapi(app: Litestar) -> dict[str, dict[str, Any]]:
     schemas: dict[str, Any] = whole.get("components", {}).get("schemas", {})
     paths: dict[str, dict[str, Any]] = {}
     for path, item in whole.get("paths", {}).items():
-        family = adapters.family_of(path)
-        if family is not None:
-            paths.setdefault(family, {})[path] = item
+        owner = adapters.family_of(path)
+        if owner is not None:
+            paths.setdefault(owner.name, {})[path] = item
     documents: dict[str, dict[str, Any]] = {}
     for family, family_paths in sorted(paths.items()):
         used: set[str] = set()
@@ -220,7 +273,7 @@ def family_openapi(app: Litestar) -> dict[str, dict[str, Any]]:
             "openapi": whole.get("openapi", "3.1.0"),
             "info": {**whole.get("info", {}), "title": f"storygate: {family}"},
             "servers": whole.get("servers", [{"url": "/"}]),
-            "paths": _rename_refs(family_paths, names),
+            "paths": _sorted_headers(_rename_refs(family_paths, names)),
             "components": {"schemas": dict(sorted(component_schemas.items()))},
         }
     return documents
@@ -229,22 +282,26 @@ def family_openapi(app: Litestar) -> dict[str, dict[str, Any]]:
 def create_app(settings: Settings) -> Litestar:
     configure_logging(settings.log_level, settings.log_json)
     metrics = Metrics()
+    access = AccessLog(json_lines=settings.log_json, enabled=access_enabled(settings.log_level))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_runtime(settings, role="gateway") as runtime:
-            app.state.runtime = runtime
-            yield
+        try:
+            async with open_runtime(settings, role="gateway") as runtime:
+                app.state.runtime = runtime
+                yield
+        finally:
+            access.flush()
 
     def provide_runtime(state: State) -> Runtime:
         runtime: Runtime = state.runtime
         return runtime
 
     app = Litestar(
-        route_handlers=[healthz, readyz, metrics_endpoint, *adapters.ROUTERS],
+        route_handlers=[healthz, readyz, metrics_endpoint, *adapters.routers()],
         lifespan=[lifespan],
         dependencies={
-            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True),
             "metrics": Provide(lambda: metrics, sync_to_thread=False, use_cache=True),
         },
         exception_handlers={Exception: _unhandled},
@@ -255,5 +312,11 @@ def create_app(settings: Settings) -> Litestar:
     )
     # Wrap the whole ASGI handler, not the routes: unmatched paths (404/405) never reach route
     # middleware, yet they too must carry a request id and be counted.
-    app.asgi_handler = request_context_middleware(metrics)(app.asgi_handler)
+    app.asgi_handler = request_context_middleware(metrics, access)(app.asgi_handler)
     return app
+
+
+def app_from_env() -> Litestar:
+    """The app as a server worker process builds it (``storygate serve`` exported its settings
+    to the environment first): the import target for granian or uvicorn with ``--workers``."""
+    return create_app(load_settings())

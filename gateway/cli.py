@@ -66,12 +66,11 @@ def _all_scopes(family: str) -> list[str]:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from gateway.app import create_app
-    from workers.backends.registry import build_backends
+    from gateway.settings import export_env
+    from workers.backends.registry import build_backends, probe_backends
 
     build_backends(settings)  # a backend that cannot be built stops start-up with one line
+    probe_backends(settings)  # a model library this CPU cannot run stops it too
     if not settings.distributed and settings.demo:
 
         async def demo(rt: Any) -> int:
@@ -80,16 +79,40 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             return 0
 
         _run_core(settings, demo)
-    print(f"storygate listening on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        lifespan="on",
+    export_env(settings)
+    print(
+        f"storygate listening on http://{settings.host}:{settings.port} "
+        f"({settings.server}, {settings.workers} worker{'s' if settings.workers > 1 else ''})",
+        flush=True,
     )
+    if settings.server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            "gateway.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            lifespan="on",
+        )
+        return 0
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "gateway.app:app_from_env",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        backlog=2048,
+        log_access=False,
+    ).serve()
     return 0
 
 
@@ -97,6 +120,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.redis_url:
         return _fail("storygate worker needs STORYGATE_REDIS_URL (and STORYGATE_DATABASE_URL)")
     from gateway.worker import run_worker
+    from workers.backends.registry import probe_backends
+
+    probe_backends(settings)
 
     run_worker(settings, burst=args.burst)
     return 0
@@ -145,6 +171,11 @@ def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "set-plan":
             account = await rt.accounts.set_plan(args.account, args.family, args.plan)
             print(f"{account.id} {args.family}={account.plans[args.family]}")
+        elif args.action == "set-rate":
+            standing = await rt.accounts.set_rate(args.account, args.family, _rate(args.per_minute))
+            shown = "plan default" if standing.per_minute is None else standing.per_minute
+            shown = "unlimited" if standing.per_minute == 0 else shown
+            print(f"{args.account} {args.family} per_minute={shown}")
         elif args.action == "grant":
             await rt.accounts.get(args.account)
             balance = await rt.ledger.grant(
@@ -154,6 +185,14 @@ def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return _run_core(settings, action)
+
+
+def _rate(text: str) -> int | None:
+    if text == "default":
+        return None
+    if not text.isdigit():
+        raise CoreError(f"per-minute limit must be a whole number or 'default', got {text!r}")
+    return int(text)
 
 
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
@@ -206,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--data-dir")
     serve.add_argument("--backends", choices=["instant", "local", "hosted"])
+    serve.add_argument("--server", choices=["granian", "uvicorn"])
+    serve.add_argument("--workers", type=int, help="server processes (distributed mode only)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run jobs from Redis (distributed mode)")
@@ -226,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     set_plan.add_argument("account")
     set_plan.add_argument("family", choices=FAMILIES)
     set_plan.add_argument("plan")
+    set_rate = accounts.add_parser(
+        "set-rate", help="requests a minute for one account in one family (0: no limit)"
+    )
+    set_rate.add_argument("account")
+    set_rate.add_argument("family", choices=FAMILIES)
+    set_rate.add_argument("per_minute", help="N, 0 for no per-minute limit, or 'default'")
     grant = accounts.add_parser("grant")
     grant.add_argument("account")
     grant.add_argument("wallet", help="unit, e.g. storynote.credits")
@@ -260,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "port": getattr(args, "port", None),
             "data_dir": getattr(args, "data_dir", None),
             "backends": getattr(args, "backends", None),
+            "server": getattr(args, "server", None),
+            "workers": getattr(args, "workers", None),
         }
         if overrides["data_dir"] is not None:
             from pathlib import Path

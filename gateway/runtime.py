@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any, Literal
 
 from gateway.core.accounts import AccountService
+from gateway.core.admission import Admission
 from gateway.core.errors import Unavailable
 from gateway.core.events import EventBus, MemoryEventBus, RedisEventBus
 from gateway.core.idempotency import (
@@ -22,12 +23,16 @@ from gateway.core.idempotency import (
     SqlIdempotencyStore,
 )
 from gateway.core.idempotency_redis import RedisIdempotencyStore
+from gateway.core.job_cache import JobCache
 from gateway.core.jobs import JobService
 from gateway.core.key_invalidation import KeyInvalidation, LocalInvalidation, RedisInvalidation
 from gateway.core.keys import KeyService
+from gateway.core.leases import Leases
 from gateway.core.ledger import Ledger
 from gateway.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.core.storage import LocalBlobStore, Storage
+from gateway.core.streams import StreamSlots
+from gateway.core.teams import TeamService
 from gateway.db.engine import Database
 from gateway.db.migrate import current_revision, head_revision, upgrade
 from gateway.settings import Settings, ensure_secret
@@ -66,6 +71,7 @@ class Runtime:
         storage: Storage,
         registry: TaskRegistry,
         backends: Backends,
+        leases: Leases,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -80,6 +86,16 @@ class Runtime:
         self.storage = storage
         self.registry = registry
         self.backends = backends
+        self.leases = leases
+        self.job_cache = JobCache(jobs, events)
+        self.teams = TeamService(db)
+        self.streams = StreamSlots(
+            per_process=settings.streams_per_process, per_account=settings.streams_per_account
+        )
+        # Through a lambda, so whatever ``submit`` is at the time (a test's stand-in) is used.
+        self.admission = Admission(
+            ledger, jobs, lambda job_id: self.submit(job_id), runner=self.runner_name
+        )
         self.runner: InProcessRunner | ArqRunner | None = None
         self.background: list[asyncio.Task[None]] = []
 
@@ -122,13 +138,21 @@ async def _prepare_schema(settings: Settings, db: Database) -> None:
 
 
 async def _sweep(rt: Runtime, every: float) -> None:
-    """Release holds whose jobs died and forget expired idempotency records."""
+    """Settle holds whose lease ran out by their job's state, and forget expired idempotency
+    records."""
     while True:
         await asyncio.sleep(every)
         try:
-            released = await rt.ledger.release_expired()
-            if released:
-                log.info("released expired holds", extra={"count": released})
+            report = await rt.leases.sweep()
+            if report.captured or report.released or report.jobs_failed:
+                log.info(
+                    "settled expired holds",
+                    extra={
+                        "captured": report.captured,
+                        "released": report.released,
+                        "jobs_failed": report.jobs_failed,
+                    },
+                )
             await rt.idempotency.purge_expired()
         except Exception:
             log.exception("sweeper pass failed")
@@ -154,6 +178,8 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
             redis = aioredis.from_url(settings.redis_url)
             stack.push_async_callback(redis.aclose)
             events = RedisEventBus(redis, prefix=prefix)
+            if role == "gateway":
+                await events.start()
             invalidation = RedisInvalidation(redis, prefix=prefix)
             store = RedisIdempotencyStore(
                 redis,
@@ -192,20 +218,32 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
         registry = TaskRegistry()
         registry.load_modules(BUILTIN_TASK_MODULES + settings.task_modules)
 
+        accounts = AccountService(
+            db,
+            ledger,
+            keys,
+            invalidation=invalidation,
+            cache_seconds=settings.key_cache_seconds,
+            cache_size=settings.key_cache_size,
+        )
+        await accounts.start()
         rt = Runtime(
             settings=settings,
             db=db,
             redis=redis,
             ledger=ledger,
             keys=keys,
-            accounts=AccountService(db, ledger, keys),
+            accounts=accounts,
             jobs=jobs,
             events=events,
-            idempotency=Idempotency(store),
+            idempotency=Idempotency(
+                store, cache_seconds=min(60.0, settings.idempotency_ttl_seconds / 100)
+            ),
             ratelimit=limiter,
             storage=Storage(db, LocalBlobStore(settings.files_dir), secret=settings.secret),
             registry=registry,
             backends=build_backends(settings),
+            leases=Leases(db, ledger, jobs, seconds=settings.hold_seconds),
         )
         if role == "gateway":
             if settings.distributed:
@@ -225,7 +263,8 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
                 )
             await rt.runner.start()
             stack.push_async_callback(rt.runner.stop)
-            rt.background.append(asyncio.create_task(_sweep(rt, 60.0)))
+            sweep_every = max(0.1, rt.leases.beat_seconds)
+            rt.background.append(asyncio.create_task(_sweep(rt, sweep_every)))
 
         try:
             yield rt

@@ -9,8 +9,10 @@ line naming the variable, which the CLI prints instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, Literal
 
 BackendSet = Literal["instant", "local", "hosted"]
 OnRedisError = Literal["allow", "deny"]
+Server = Literal["granian", "uvicorn"]
 
 PREFIX = "STORYGATE_"
 
@@ -30,6 +33,10 @@ class SettingsError(ValueError):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    # The ASGI server `serve` runs, and how many processes (more than one needs distributed
+    # mode: embedded state lives in one process).
+    server: Server = "granian"
+    workers: int = 1
     data_dir: Path = Path("./storygate-data")
     # Empty means the embedded SQLite file under data_dir.
     database_url: str = ""
@@ -73,8 +80,18 @@ class Settings:
     idempotency_ttl_seconds: int = 24 * 3600
     # How long a request holding an idempotency key may run before a duplicate may take over.
     idempotency_lock_seconds: int = 120
-    # A reservation not captured or released within this time is released by the sweeper.
-    hold_seconds: int = 3600
+    # The lease of a credit hold: renewed while its job is queued or its worker beats (every
+    # quarter lease); a hold whose job is dead (its worker stopped beating) is reclaimed after it.
+    hold_seconds: int = 120
+    # How long a request whose answer is synchronous (a chat edit, an audiobook) waits for its
+    # job before answering that it is still at work.
+    job_wait_seconds: int = 600
+    # Open event streams (SSE) allowed per process and per account (per process).
+    streams_per_process: int = 5000
+    streams_per_account: int = 50
+    # Requests a minute per client IP for requests without a usable key (SSE without a key,
+    # signed images, ChildrenBooks requests refused for their key); 0: not metered.
+    anonymous_per_minute: int = 120
     job_concurrency: int = 4
     job_max_attempts: int = 2
     # Extra modules whose import registers job tasks (plugins; the test suite uses one).
@@ -132,6 +149,17 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(f"{PREFIX}PORT={s.port} is outside 1-65535")
     if s.backends not in ("instant", "local", "hosted"):
         raise SettingsError(f"{PREFIX}BACKENDS={s.backends!r} must be instant, local or hosted")
+    if s.server not in ("granian", "uvicorn"):
+        raise SettingsError(f"{PREFIX}SERVER={s.server!r} must be granian or uvicorn")
+    if s.workers < 1:
+        raise SettingsError(f"{PREFIX}WORKERS must be at least 1")
+    if s.workers > 1 and not s.distributed:
+        raise SettingsError(
+            f"{PREFIX}WORKERS={s.workers} needs distributed mode ({PREFIX}DATABASE_URL and "
+            f"{PREFIX}REDIS_URL): embedded state lives in one process"
+        )
+    if s.anonymous_per_minute < 0:
+        raise SettingsError(f"{PREFIX}ANONYMOUS_PER_MINUTE must be 0 (not metered) or more")
     if s.ratelimit_on_redis_error not in ("allow", "deny"):
         raise SettingsError(
             f"{PREFIX}RATELIMIT_ON_REDIS_ERROR={s.ratelimit_on_redis_error!r} must be allow or deny"
@@ -148,7 +176,15 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(
             f"{PREFIX}REDIS_URL is required when {PREFIX}DATABASE_URL names PostgreSQL"
         )
-    for name in ("job_concurrency", "key_cache_size", "hold_seconds", "idempotency_ttl_seconds"):
+    for name in (
+        "job_concurrency",
+        "key_cache_size",
+        "hold_seconds",
+        "idempotency_ttl_seconds",
+        "job_wait_seconds",
+        "streams_per_process",
+        "streams_per_account",
+    ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
     if s.database_url.startswith(("postgresql://", "postgres://")):
@@ -171,7 +207,12 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 
 def ensure_secret(settings: Settings) -> Settings:
-    """Give embedded mode a stable signing secret kept in its data directory."""
+    """Give embedded mode a stable signing secret kept in its data directory.
+
+    The file appears whole and with mode 0600 in one step (written privately, then hard-linked
+    into place), so it is never readable by others, not even for a moment, and two processes
+    starting together agree on one secret.
+    """
     if settings.secret:
         return settings
     if settings.distributed:
@@ -179,9 +220,35 @@ def ensure_secret(settings: Settings) -> Settings:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "secret"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return replace(settings, secret=path.read_text().strip())
+        fd, tmp = tempfile.mkstemp(dir=settings.data_dir, prefix=".secret-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    secret = path.read_text().strip()
+    if not secret:
+        raise SettingsError(f"{path} is empty: delete it to have a new secret made")
+    return replace(settings, secret=secret)
+
+
+def export_env(settings: Settings) -> None:
+    """Put ``settings`` into this process's environment, so server worker processes that build
+    the app from the environment (``gateway.app:app_from_env``) get exactly these settings,
+    command-line flags included."""
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        value = getattr(settings, f.name)
+        if isinstance(value, tuple):
+            text = ",".join(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        os.environ[PREFIX + f.name.upper()] = text
 
 
 def require_services_env() -> bool:

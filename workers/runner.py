@@ -14,6 +14,7 @@ compare-and-swap, so a duplicate delivery finds the job already claimed and does
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,14 +22,14 @@ from typing import Any
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.worker import func
 
-from gateway.core.errors import NotFound, UpstreamError
+from gateway.core.errors import ModelUnavailable, NotFound, UpstreamError
 from gateway.core.jobs import JobInfo, JobService, JobStatus
+from gateway.core.leases import INTERRUPTED
 from workers.tasks import JobCanceled, TaskContext, TaskError, TaskRegistry
 
 log = logging.getLogger(__name__)
 
 RUN_JOB = "run_job"
-INTERRUPTED = "interrupted"
 # arq's own timeout sits this far above ours, so ours fires first and fails the job cleanly
 # instead of arq abandoning it in the 'running' state.
 _ARQ_TIMEOUT_GRACE_S = 60.0
@@ -57,8 +58,11 @@ async def execute_job(
         return
 
     scope = asyncio.timeout(time_limit)
+    # While the task runs, its heartbeat keeps the job's holds leased (gateway.core.leases).
+    leases = getattr(services, "leases", None)
+    alive = leases.kept_alive(job_id) if leases is not None else contextlib.nullcontext()
     try:
-        async with scope:
+        async with alive, scope:
             result = await task(TaskContext(job=job, services=services))
     except JobCanceled:
         log.info("job %s stopped: it is no longer running", job_id)
@@ -66,9 +70,10 @@ async def execute_job(
     except TaskError as exc:
         await jobs.fail(job_id, exc.code, exc.message)
         return
-    except UpstreamError as exc:
-        # A provider failed or timed out: the client may see that (its message carries no
-        # secret), and the job fails like any clean failure, releasing its reservation.
+    except (UpstreamError, ModelUnavailable) as exc:
+        # A provider failed or timed out, or a local model cannot run: the client may see that
+        # (the message carries no secret), and the job fails like any clean failure, releasing
+        # its reservation.
         log.warning("job %s (%s): %s", job_id, job.kind, exc.message)
         await jobs.fail(job_id, exc.code, exc.message)
         return

@@ -9,6 +9,7 @@ from litestar import Request, Response, Router
 
 from adapters.childrenbooks.gate import handle, render_app_error
 from adapters.childrenbooks.routes import HANDLERS
+from adapters.common.family import Family
 
 router = Router(
     path="/v1/stories",
@@ -17,9 +18,13 @@ router = Router(
 )
 
 
-def render_error(request: Request[Any, Any, Any], status: int, detail: str) -> Response[Any]:
+def render_error(
+    request: Request[Any, Any, Any], status: int, detail: str | None, headers: Any = None
+) -> Response[Any]:
     """The envelope for an unknown path, a wrong method or a crash outside any handler."""
-    return render_app_error(request, status, detail)
+    return render_app_error(request, status, detail, headers)
 
 
-__all__ = ["render_error", "router"]
+FAMILY = Family("childrenbooks", ("/v1/stories",), router, render_error)
+
+__all__ = ["FAMILY", "render_error", "router"]

@@ -8,47 +8,28 @@ to Free instantly revokes the key") is answered PLAN_REQUIRED, which tells its o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request
-from sqlalchemy import select
-from sqlmodel import col
-
 from adapters.childrenbooks.errors import ChildrenBooksError
+from adapters.common import callers
+from adapters.common.callers import Caller
+from adapters.common.credentials import KeySources, client_ip
 from contracts.childrenbooks import ErrorCode
 from gateway.core.errors import NotFound, Unauthenticated
-from gateway.core.keys import KeyInfo, hash_key, looks_like_key
-from gateway.core.plans import Plan
-from gateway.db.models import ApiKey
 from gateway.runtime import Runtime
 
+__all__ = ["FAMILY", "Caller", "authenticate", "client_ip", "raw_key", "require_scope"]
+
 FAMILY = "childrenbooks"
+KEYS = KeySources(headers=("x-api-key",), bearer=True)
 # Scopes a key may be limited to; a key with no scopes may do everything.
 SCOPE_READ = "stories:read"
 SCOPE_WRITE = "stories:write"
 _SCOPE_ALL = ("*", "stories:*")
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    account_id: str
-    key: KeyInfo
-    plan: Plan
-
-
-def raw_key(request: Request[Any, Any, Any]) -> str | None:
-    key = (request.headers.get("x-api-key") or "").strip()
-    if key:
-        return key
-    scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
-
-
-def client_ip(request: Request[Any, Any, Any]) -> str | None:
-    return request.client.host if request.client else None
+def raw_key(request: Any) -> str | None:
+    return KEYS.raw_key(request)
 
 
 def plan_required() -> ChildrenBooksError:
@@ -60,11 +41,7 @@ def plan_required() -> ChildrenBooksError:
 
 async def _revoked_by_downgrade(runtime: Runtime, raw: str) -> bool:
     """Whether a revoked key belongs to an account whose plan no longer has API access."""
-    query = select(col(ApiKey.account_id)).where(
-        col(ApiKey.key_hash) == hash_key(raw), col(ApiKey.family) == FAMILY
-    )
-    async with runtime.db.read() as conn:
-        account_id = await conn.scalar(query)
+    account_id = await runtime.keys.revoked_owner(raw, FAMILY)
     if account_id is None:
         return False
     try:
@@ -76,7 +53,7 @@ async def _revoked_by_downgrade(runtime: Runtime, raw: str) -> bool:
 
 async def authenticate(runtime: Runtime, raw: str | None, ip: str | None) -> Caller:
     try:
-        key = await runtime.keys.verify(raw, FAMILY, ip=ip)
+        caller = await callers.authenticate(runtime, FAMILY, raw, ip)
     except Unauthenticated as exc:
         if exc.reason == "missing":
             raise ChildrenBooksError(
@@ -87,14 +64,12 @@ async def authenticate(runtime: Runtime, raw: str | None, ip: str | None) -> Cal
             raise ChildrenBooksError(
                 ErrorCode.FORBIDDEN, "This API key may not be used from this IP address."
             ) from None
-        if exc.reason == "revoked" and raw and looks_like_key(FAMILY, raw):
-            if await _revoked_by_downgrade(runtime, raw):
-                raise plan_required() from None
+        if exc.reason == "revoked" and raw and await _revoked_by_downgrade(runtime, raw):
+            raise plan_required() from None
         raise ChildrenBooksError(ErrorCode.INVALID_API_KEY, "Invalid API key.") from None
-    plan = await runtime.accounts.plan_of(key.account_id, FAMILY)
-    if not plan.api_access:
+    if not caller.plan.api_access:
         raise plan_required()
-    return Caller(key.account_id, key, plan)
+    return caller
 
 
 def require_scope(caller: Caller, scope: str) -> None:

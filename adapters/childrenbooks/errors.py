@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Response
 
+from adapters.common.limits import RateHeaders
 from contracts.childrenbooks import ErrorCode, ErrorDetail, ErrorResponse
 from gateway.core.errors import (
     Conflict,
@@ -21,7 +22,9 @@ from gateway.core.errors import (
     InsufficientFunds,
     InvalidInput,
     InvalidState,
+    ModelUnavailable,
     NotFound,
+    QuotaExceeded,
     RateLimited,
     Unauthenticated,
     Unavailable,
@@ -89,18 +92,14 @@ def validation_error(
     return ChildrenBooksError(ErrorCode.VALIDATION_ERROR, message, fields=fields)
 
 
+# x-ratelimit-reset is seconds until the window resets (like retry-after), not an epoch.
+RATE_HEADERS = RateHeaders(
+    "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"
+)
+
+
 def ratelimit_headers(decision: Decision | None) -> dict[str, str]:
-    """x-ratelimit-reset is seconds until the window resets (like retry-after), not an epoch."""
-    if decision is None:
-        return {}
-    headers = {
-        "x-ratelimit-limit": str(decision.limit),
-        "x-ratelimit-remaining": str(decision.remaining),
-        "x-ratelimit-reset": str(decision.reset_seconds),
-    }
-    if not decision.allowed:
-        headers["retry-after"] = str(max(1, decision.retry_after))
-    return headers
+    return RATE_HEADERS.render(decision)
 
 
 def from_core(exc: CoreError) -> ChildrenBooksError:
@@ -126,14 +125,22 @@ def from_core(exc: CoreError) -> ChildrenBooksError:
         return ChildrenBooksError(ErrorCode.INVALID_API_KEY, "Invalid API key.")
     if isinstance(exc, Forbidden):
         return ChildrenBooksError(ErrorCode.FORBIDDEN, exc.message)
+    if isinstance(exc, QuotaExceeded):
+        return ChildrenBooksError(
+            ErrorCode.DAILY_CAP_EXCEEDED,
+            exc.message,
+            meta={"limit": exc.limit, "window": exc.window},
+        )
     if isinstance(exc, RateLimited):
         return ChildrenBooksError(ErrorCode.RATE_LIMIT_EXCEEDED, exc.message)
     if isinstance(exc, UpstreamError):
         return ChildrenBooksError(ErrorCode.EXTERNAL_SERVICE_ERROR, exc.message, status=502)
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | ModelUnavailable):
         return ChildrenBooksError(
             ErrorCode.EXTERNAL_SERVICE_ERROR, "A backing service is unavailable; retry shortly."
         )
+    if isinstance(exc, InvalidInput) and isinstance(exc.details.get("field"), str):
+        return validation_error({exc.details["field"]: exc.message}, "Request failed validation.")
     if isinstance(exc, InvalidInput | InvalidState):
         return ChildrenBooksError(ErrorCode.BAD_REQUEST, exc.message)
     return ChildrenBooksError(ErrorCode.INTERNAL_ERROR, "Internal server error.")

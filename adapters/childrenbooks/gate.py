@@ -12,8 +12,6 @@ renders the envelope with its headers.
 from __future__ import annotations
 
 import logging
-import math
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,9 +36,10 @@ from adapters.childrenbooks.errors import (
     from_status,
     ratelimit_headers,
 )
+from adapters.common.limits import outage, per_minute
 from contracts.childrenbooks import ErrorCode
 from gateway.core.errors import CoreError, Unavailable
-from gateway.core.ratelimit import Decision, Window
+from gateway.core.ratelimit import Decision
 from gateway.runtime import Runtime
 
 log = logging.getLogger("storygate.childrenbooks")
@@ -48,9 +47,6 @@ log = logging.getLogger("storygate.childrenbooks")
 # Requests a minute per key, and books a day per account, by plan (the reference's table).
 PER_MINUTE = {"pro": 60, "premium": 200}
 BOOKS_PER_DAY = {"pro": 50, "premium": 200}
-ANONYMOUS_PER_MINUTE = 60
-# Signed asset links carry no key: they are metered per client IP, as their own route class.
-ASSETS_PER_MINUTE = 600
 
 _DECISION = "childrenbooks.ratelimit"
 
@@ -61,8 +57,17 @@ class Admitted:
     decision: Decision
 
 
-def per_minute(caller: Caller) -> int:
-    return PER_MINUTE.get(caller.plan.id, PER_MINUTE["pro"])
+# Requests refused for their key are counted per client IP at this figure (compat.md), unless
+# the operator turned keyless metering off (STORYGATE_ANONYMOUS_PER_MINUTE=0).
+UNKEYED_PER_MINUTE = 60
+
+
+def unkeyed_per_minute(runtime: Runtime) -> int:
+    return 0 if runtime.settings.anonymous_per_minute == 0 else UNKEYED_PER_MINUTE
+
+
+def minute_limit(caller: Caller) -> int:
+    return caller.limit(PER_MINUTE.get(caller.plan.id, PER_MINUTE["pro"]))
 
 
 def books_per_day(caller: Caller) -> int:
@@ -83,23 +88,14 @@ def recalled(request: Request[Any, Any, Any]) -> Decision | None:
     return found if isinstance(found, Decision) else None
 
 
-def _outage(limit: int, seconds: int) -> Decision:
-    """What the headers say while the limiter's store is unreachable: nothing left, retry at
-    the next window."""
-    now = time.time()
-    reset_at = (math.floor(now / seconds) + 1) * seconds
-    wait = max(1, math.ceil(reset_at - now))
-    return Decision(False, limit, 0, wait, reset_at, wait, "minute")
-
-
 async def count(
     request: Request[Any, Any, Any], runtime: Runtime, bucket: str, limit: int
 ) -> Decision:
     """One hit on a per-minute bucket; a limiter outage (on_error=deny) is a 503."""
     try:
-        decision = await runtime.ratelimit.hit(bucket, [Window("minute", limit, 60)])
+        decision = await per_minute(runtime, bucket, limit)
     except Unavailable:
-        _remember(request, _outage(limit, 60))
+        _remember(request, outage(limit))
         raise ChildrenBooksError(
             ErrorCode.EXTERNAL_SERVICE_ERROR,
             "Rate limiting is temporarily unavailable; retry shortly.",
@@ -122,9 +118,9 @@ async def admit(
     try:
         caller = await authenticate(runtime, raw_key(request), ip)
     except ChildrenBooksError:
-        await count(request, runtime, f"{FAMILY}:ip:{ip}", ANONYMOUS_PER_MINUTE)
+        await count(request, runtime, f"{FAMILY}:ip:{ip}", unkeyed_per_minute(runtime))
         raise
-    decision = await count(request, runtime, f"{FAMILY}:key:{caller.key.id}", per_minute(caller))
+    decision = await count(request, runtime, f"{FAMILY}:key:{caller.key.id}", minute_limit(caller))
     if scope is not None:
         require_scope(caller, scope)
     return Admitted(caller, decision)
@@ -170,7 +166,7 @@ def allow_header(path: str) -> str:
 
 
 def render_app_error(
-    request: Request[Any, Any, Any], status: int, detail: str | None
+    request: Request[Any, Any, Any], status: int, detail: str | None, headers: Any = None
 ) -> Response[Any]:
     """For ``adapters.render_error``: an unknown path, a wrong method or a crash outside any
     handler, in the ChildrenBooks envelope."""

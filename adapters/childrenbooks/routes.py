@@ -11,7 +11,6 @@ from adapters.childrenbooks import service
 from adapters.childrenbooks.auth import SCOPE_READ, SCOPE_WRITE, client_ip, raw_key
 from adapters.childrenbooks.errors import ChildrenBooksError, ratelimit_headers
 from adapters.childrenbooks.gate import (
-    ASSETS_PER_MINUTE,
     admit,
     allow_header,
     count,
@@ -118,8 +117,8 @@ async def get_asset(request: AnyRequest, runtime: Runtime, id: str, name: str) -
         admitted = await admit(request, runtime, SCOPE_READ)
         account_id, decision = admitted.caller.account_id, admitted.decision
     else:
-        bucket = f"childrenbooks:assets:{client_ip(request)}"
-        decision = await count(request, runtime, bucket, ASSETS_PER_MINUTE)
+        bucket = f"childrenbooks:anon:assets:{client_ip(request)}"
+        decision = await count(request, runtime, bucket, runtime.settings.anonymous_per_minute)
     try:
         canonical = parse_book_id(id)
     except ChildrenBooksError:

@@ -1,29 +1,34 @@
 """ChildrenBooks' policies over the shared core: one credit a page, books a day, one library.
 
-A create runs: idempotency (Redis down means dedup is skipped, as the reference says) -> hold
-``pageCount`` credits on ``childrenbooks.credits`` under a job id chosen up front -> count the
-book against the account's day -> create the ``book`` job -> submit it. Each step undoes the
-ones before it when it fails, so a refused or failed create leaves no job and no charge.
+A create runs: idempotency (Redis down means dedup is skipped, as the reference says) -> one
+core admission: hold ``pageCount`` credits on ``childrenbooks.credits``, create the ``book`` job
+within the account's daily cap (counted from the jobs table, so it survives restarts and counts
+only books actually created), submit it; a refused or failed create leaves no job and no charge.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from adapters.childrenbooks.auth import FAMILY, Caller
-from adapters.childrenbooks.errors import ChildrenBooksError, ratelimit_headers
+from adapters.childrenbooks.errors import ChildrenBooksError
 from adapters.childrenbooks.gate import books_per_day
 from adapters.childrenbooks.validation import LibraryQuery, StoryInput
 from adapters.childrenbooks.views import Linker, asset_path, story_of, summary_of
+from adapters.common.jobs import find_job
+from adapters.common.links import link_valid
+from adapters.common.pages import next_cursor
 from contracts.childrenbooks import CreatedStory, ErrorCode, Story, StoryLibrary
-from gateway.core.errors import NotFound, Unavailable
+from gateway.core.admission import Charge
+from gateway.core.errors import NotFound, QuotaExceeded, Unavailable
 from gateway.core.idempotency import StoredResponse, fingerprint
-from gateway.core.jobs import JobInfo
-from gateway.core.ratelimit import Window
+from gateway.core.jobs import DailyCap, JobInfo
 from gateway.core.storage import FileInfo
 from gateway.runtime import Runtime
 
@@ -31,15 +36,7 @@ log = logging.getLogger("storygate.childrenbooks")
 
 UNIT = "childrenbooks.credits"
 KIND = "book"
-# A job whose submission failed is failed with this code (its hold released) and is then
-# invisible, as if the create had never happened.
-NOT_SUBMITTED = "not_submitted"
 CREATE_PATH = "/v1/stories"
-
-
-def daily_bucket(account_id: str) -> str:
-    """The rate-limit bucket counting an account's books per UTC day (window "day")."""
-    return f"{FAMILY}:books:{account_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,49 +64,39 @@ def job_params(story: StoryInput, task_id: str) -> dict[str, object]:
     }
 
 
-async def _release_quietly(runtime: Runtime, hold_id: str) -> None:
-    try:
-        await runtime.ledger.release(hold_id)
-    except Exception:
-        # The hold expires on its own; the client's error is the one that matters now.
-        log.exception("could not release hold %s", hold_id)
+def _seconds_to_midnight() -> int:
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 async def start_book(runtime: Runtime, caller: Caller, story: StoryInput) -> CreatedStory:
     book_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
-    hold = await runtime.ledger.reserve(caller.account_id, UNIT, story.page_count, job_id=book_id)
+    cap = books_per_day(caller)
     try:
-        cap = books_per_day(caller)
-        day = await runtime.ratelimit.hit(
-            daily_bucket(caller.account_id), [Window("day", cap, 86_400)]
-        )
-        if not day.allowed:
-            raise ChildrenBooksError(
-                ErrorCode.DAILY_CAP_EXCEEDED,
-                f"Daily limit of {cap} books reached; it resets at 00:00 UTC.",
-                meta={"limit": cap, "window": "day"},
-                headers=ratelimit_headers(day),
-            )
-        await runtime.jobs.create(
+        await runtime.admission.admit(
             caller.account_id,
             FAMILY,
             KIND,
             job_params(story, task_id),
-            runner=runtime.runner_name,
+            charges=[Charge(UNIT, story.page_count)],
+            daily_cap=DailyCap(cap),
             job_id=book_id,
         )
-    except BaseException:
-        await _release_quietly(runtime, hold.id)
-        raise
-    try:
-        await runtime.submit(book_id)
-    except BaseException:
-        try:
-            await runtime.jobs.fail(book_id, NOT_SUBMITTED, "the job could not be queued")
-        except Exception:
-            log.exception("could not withdraw unsubmitted book %s", book_id)
-            await _release_quietly(runtime, hold.id)
-        raise
+    except QuotaExceeded:
+        wait = str(_seconds_to_midnight())
+        raise ChildrenBooksError(
+            ErrorCode.DAILY_CAP_EXCEEDED,
+            f"Daily limit of {cap} books reached; it resets at 00:00 UTC.",
+            meta={"limit": cap, "window": "day"},
+            # The day is the window that refused: its figures, not the minute's.
+            headers={
+                "x-ratelimit-limit": str(cap),
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": wait,
+                "retry-after": wait,
+            },
+        ) from None
     return CreatedStory(taskId=task_id, bookId=book_id)
 
 
@@ -144,10 +131,6 @@ async def create(
     return Created(msgspec.json.decode(stored.body, type=CreatedStory), replayed)
 
 
-def _visible(job: JobInfo) -> bool:
-    return job.family == FAMILY and job.kind == KIND and job.error_code != NOT_SUBMITTED
-
-
 def linker(runtime: Runtime, job: JobInfo) -> Linker:
     settings = runtime.settings
     return Linker(
@@ -160,10 +143,7 @@ def linker(runtime: Runtime, job: JobInfo) -> Linker:
 
 async def book(runtime: Runtime, account_id: str | None, book_id: str) -> JobInfo:
     """The book job, or NotFound for a missing id, another account's or another family's job."""
-    job = await runtime.jobs.get(book_id, account_id)
-    if not _visible(job):
-        raise NotFound("story not found")
-    return job
+    return await find_job(runtime, book_id, account_id, family=FAMILY, kinds=(KIND,))
 
 
 async def get(runtime: Runtime, caller: Caller, book_id: str) -> Story:
@@ -172,16 +152,11 @@ async def get(runtime: Runtime, caller: Caller, book_id: str) -> Story:
 
 
 async def library(runtime: Runtime, caller: Caller, query: LibraryQuery) -> StoryLibrary:
-    jobs = await runtime.jobs.list(
-        caller.account_id, family=FAMILY, kind=KIND, limit=query.limit + 1, before=query.before
+    jobs, more = await runtime.jobs.page(
+        caller.account_id, family=FAMILY, kinds=(KIND,), limit=query.limit, after=query.after
     )
-    more = len(jobs) > query.limit
-    jobs = jobs[: query.limit]
-    cursor = None
-    if more and jobs:
-        cursor = jobs[-1].created_at.isoformat().replace("+00:00", "Z")
-    stories = [summary_of(j, linker(runtime, j)) for j in jobs if _visible(j)]
-    return StoryLibrary(stories=stories, nextCursor=cursor)
+    stories = [summary_of(j, linker(runtime, j)) for j in jobs]
+    return StoryLibrary(stories=stories, nextCursor=next_cursor(more))
 
 
 async def asset(
@@ -198,16 +173,10 @@ async def asset(
     if path is None:
         raise NotFound("file not found")
     job = await book(runtime, account_id, book_id)
-    if account_id is None and not _signed(runtime, job, path, expires, signature):
+    if account_id is None and not link_valid(
+        runtime.storage, job.account_id, path, expires, signature
+    ):
         raise ChildrenBooksError(
             ErrorCode.FORBIDDEN, "This link is invalid or has expired; fetch the story again."
         )
     return await runtime.storage.get(job.account_id, path)
-
-
-def _signed(
-    runtime: Runtime, job: JobInfo, path: str, expires: str | None, signature: str | None
-) -> bool:
-    if not expires or not signature or not expires.isdigit():
-        return False
-    return runtime.storage.verify(job.account_id, path, int(expires), signature)

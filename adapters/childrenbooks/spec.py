@@ -38,6 +38,7 @@ from contracts.childrenbooks import (
 from contracts.childrenbooks import (
     REQUEST_ID_MAX as _REQUEST_ID_MAX,
 )
+from gateway.core.pages import CURSOR_PATTERN
 
 TAGS = ["ChildrenBooks"]
 
@@ -122,8 +123,8 @@ class LibraryOperation(Operation):
             name="cursor",
             param_in="query",
             required=False,
-            schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
-            description="nextCursor of the previous page.",
+            schema=Schema(type=OpenAPIType.STRING, pattern=CURSOR_PATTERN),
+            description="nextCursor of the previous page (opaque).",
         )
         self.parameters = _with(self.parameters, limit, cursor, _REQUEST_ID)
 

@@ -12,13 +12,13 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import msgspec
 
 from adapters.childrenbooks.errors import ChildrenBooksError, validation_error
+from adapters.common.pages import page_cursor, page_limit
 from contracts.childrenbooks import (
     IDEMPOTENCY_KEY_MAX,
     PAGE_COUNT_MAX,
@@ -31,6 +31,9 @@ from contracts.childrenbooks import (
     Style,
     Tone,
 )
+from gateway.core.errors import InvalidInput
+from gateway.core.idempotency import canonical_json
+from gateway.core.pages import Cursor
 
 REQUIRED = "Required"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -149,7 +152,7 @@ def validate_story(body: Any, idempotency_key: str | None) -> StoryInput:
 
 def canonical_body(body: Any) -> bytes:
     """The body as the idempotency fingerprint sees it: key order and spacing do not matter."""
-    return msgspec.json.encode(body, order="sorted")
+    return canonical_json(body)
 
 
 def book_id(value: str) -> str:
@@ -162,33 +165,21 @@ def book_id(value: str) -> str:
 @dataclass(frozen=True, slots=True)
 class LibraryQuery:
     limit: int
-    before: datetime | None
+    after: Cursor | None
 
 
 def library_query(limit: str | None, cursor: str | None) -> LibraryQuery:
     fields: dict[str, str] = {}
     size = LIBRARY_LIMIT_DEFAULT
-    if limit is not None:
-        text = limit.strip()
-        if not text.isdigit() or not 1 <= int(text) <= LIBRARY_LIMIT_MAX:
-            fields["limit"] = f"Expected integer between 1 and {LIBRARY_LIMIT_MAX}"
-        else:
-            size = int(text)
-    before = None
-    if cursor is not None:
-        before = parse_cursor(cursor)
-        if before is None:
-            fields["cursor"] = "Invalid cursor"
+    after = None
+    try:
+        size = page_limit(limit, default=LIBRARY_LIMIT_DEFAULT, maximum=LIBRARY_LIMIT_MAX)
+    except InvalidInput:
+        fields["limit"] = f"Expected integer between 1 and {LIBRARY_LIMIT_MAX}"
+    try:
+        after = page_cursor(cursor)
+    except InvalidInput:
+        fields["cursor"] = "Invalid cursor"
     if fields:
         raise validation_error(fields, "Request query failed validation.")
-    return LibraryQuery(size, before)
-
-
-def parse_cursor(cursor: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(cursor.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(UTC)
+    return LibraryQuery(size, after)

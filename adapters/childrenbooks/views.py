@@ -13,7 +13,9 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.common.links import signed_params
 from contracts.childrenbooks import Story, StoryPage, StoryStatus, StorySummary
+from gateway.core import layout
 from gateway.core.jobs import JobInfo, JobStatus
 from gateway.core.storage import Storage
 
@@ -48,21 +50,15 @@ def slugify(title: str | None) -> str | None:
 
 def asset_name(book_id: str, path: str) -> str | None:
     """The URL name of a stored file of this book: ``cover.jpg``, ``page_01.png``, ..."""
-    prefix = f"jobs/{book_id}/"
-    if not path.startswith(prefix):
-        return None
-    rest = path[len(prefix) :]
-    if rest.startswith("pages/"):
-        rest = rest[len("pages/") :]
-    return rest if _ASSET_NAME.fullmatch(rest) and ".." not in rest else None
+    name = layout.file_name(book_id, path)
+    return name if name and _ASSET_NAME.fullmatch(name) and ".." not in name else None
 
 
 def asset_path(book_id: str, name: str) -> str | None:
-    """The inverse of ``asset_name``; page images live in the book's ``pages/`` folder."""
+    """The inverse of ``asset_name``."""
     if not _ASSET_NAME.fullmatch(name) or ".." in name:
         return None
-    folder = "pages/" if name.startswith("page_") else ""
-    return f"jobs/{book_id}/{folder}{name}"
+    return layout.path_of(book_id, name)
 
 
 class Linker:
@@ -80,8 +76,8 @@ class Linker:
         name = asset_name(self.job.id, path)
         if name is None:
             return None
-        expires, sig = self.storage.sign(self.job.account_id, path, expires_in=self.expires_in)
-        return f"{self.base}/v1/stories/{self.job.id}/assets/{name}?expires={expires}&sig={sig}"
+        query = signed_params(self.storage, self.job.account_id, path, self.expires_in)
+        return f"{self.base}/v1/stories/{self.job.id}/assets/{name}?{query}"
 
 
 def _text(value: Any) -> str | None:

@@ -14,9 +14,10 @@ from litestar import Router
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 
+from adapters.common.family import Family
 from adapters.storymint import account, books, errors, gate, meta, stream, teams
 
-__all__ = ["render_error", "router"]
+__all__ = ["FAMILY", "render_error", "router"]
 
 _RATE_HEADERS = [
     ResponseHeader(
@@ -45,20 +46,22 @@ router = Router(
         *account.ROUTES,
         *teams.ROUTES,
     ],
-    dependencies={"caller": Provide(gate.provide_caller)},
+    dependencies={"caller": Provide(gate.provide_caller, sync_to_thread=False)},
     before_request=gate.before_request,
-    middleware=[gate.rate_headers_middleware],
     exception_handlers={Exception: gate.handle},
     response_headers=_RATE_HEADERS,
 )
 
 
-def render_error(request: Any, status: int, detail: str | None = None) -> Any:
+def render_error(request: Any, status: int, detail: str | None = None, headers: Any = None) -> Any:
     """StoryMint's envelope for an error raised before any StoryMint route ran (no route for
-    the path, or not for the method)."""
+    the path, or not for the method: then with the ``Allow`` header the router named)."""
     where = f"{request.method} {request.url.path}"
     if status == 404:
         detail = f"No endpoint {where}; see the API docs for the paths under /api"
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    return errors.render(status, detail)
+    return errors.render(status, detail, headers)
+
+
+FAMILY = Family("storymint", ("/api/",), router, render_error)

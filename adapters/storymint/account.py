@@ -9,12 +9,15 @@ within the caller's account and only for StoryMint: any other key id is simply n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from litestar import Request, delete, get, post, put
 from litestar.openapi.spec import Operation, RequestBody
+from litestar.params import Parameter
 
+from adapters.common.jobs import plausible_id
+from adapters.common.pages import next_cursor, page_cursor, page_limit
 from adapters.storymint import gate
 from adapters.storymint.auth import FAMILY, Caller
 from adapters.storymint.errors import StoryMintError
@@ -28,13 +31,39 @@ from contracts.storymint import (
     ProfileUpdate,
     decode,
 )
-from gateway.core.errors import NotFound
+from gateway.core.errors import InvalidInput, NotFound
 from gateway.core.keys import KeyInfo
-from gateway.db.models import utcnow
+from gateway.core.pages import CURSOR_PATTERN, Cursor
 from gateway.runtime import Runtime
 
 TAGS = ["Account"]
 _PROFILE_FIELDS = ("display_name", "bio", "website")
+
+# The reference documents no paging, so both parameters are optional and a client that sends
+# neither gets the first PAGE_SIZE rows. They are read as text so that a bad value reaches
+# page_query and gets StoryMint's envelope; schema_extra documents them as what they mean
+# (``one_of`` drops the generated string-or-null alternative).
+PAGE_SIZE = 100
+PageLimit = Annotated[
+    str | None,
+    Parameter(
+        description=f"Page size, 1 to {PAGE_SIZE}.",
+        schema_extra={
+            "one_of": None,
+            "type": "integer",
+            "minimum": 1,
+            "maximum": PAGE_SIZE,
+            "default": PAGE_SIZE,
+        },
+    ),
+]
+PageCursor = Annotated[
+    str | None,
+    Parameter(
+        description="The next_cursor of the previous page; left out for the first page.",
+        schema_extra={"one_of": None, "type": "string", "pattern": CURSOR_PATTERN},
+    ),
+]
 
 
 def iso(value: datetime) -> str:
@@ -48,9 +77,14 @@ def no_nul(**fields: str | None) -> None:
             raise StoryMintError(400, "Invalid request", f"{name}: must not contain NUL characters")
 
 
-def plausible_id(value: str) -> bool:
-    """Ids we issue are short and printable; anything else cannot name a resource."""
-    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
+def page_query(limit: str | None, cursor: str | None) -> tuple[int, Cursor | None]:
+    """The checked paging parameters; a bad one is StoryMint's 400 naming it."""
+    try:
+        return page_limit(limit, default=PAGE_SIZE, maximum=PAGE_SIZE), page_cursor(cursor)
+    except InvalidInput as exc:
+        field = str(exc.details.get("field", "query"))
+        detail = f"{field}: {exc.message.removeprefix(field + ' ')}"
+        raise StoryMintError(400, "Invalid request", detail) from None
 
 
 def _profile(stored: dict[str, Any]) -> Profile:
@@ -148,15 +182,20 @@ async def put_profile(
     summary="List API keys",
     description=(
         "Every StoryMint key of the account, newest first: prefix, label, created and last-used "
-        "times (UTC, minute resolution) and status. The raw key is never shown again."
+        "times (UTC, minute resolution) and status. The raw key is never shown again. Paged: "
+        f"at most limit keys (default {PAGE_SIZE}); pass next_cursor back as cursor for the "
+        "next page, which is null after the last."
     ),
     tags=TAGS,
     responses=gate.error_responses(400, 401, 429),
 )
-async def list_keys(caller: Caller, runtime: Runtime) -> KeyList:
-    now = utcnow()
-    keys = await runtime.keys.list(caller.account_id, FAMILY)
-    return KeyList(keys=[_key_item(k, now) for k in keys])
+async def list_keys(
+    caller: Caller, runtime: Runtime, limit: PageLimit = None, cursor: PageCursor = None
+) -> KeyList:
+    size, after = page_query(limit, cursor)
+    now = datetime.now(UTC)
+    keys, more = await runtime.keys.page(caller.account_id, FAMILY, limit=size, after=after)
+    return KeyList(keys=[_key_item(k, now) for k in keys], next_cursor=next_cursor(more))
 
 
 @post(

@@ -1,52 +1,32 @@
 """Who is calling: an ``sm_`` key in ``X-API-Key`` or ``Authorization: Bearer``.
 
-Resolved once per request as the ``caller`` dependency; a key of another family, a revoked or
-expired key, or none at all is a 401 in StoryMint's envelope.
+A key of another family, a revoked or expired key, or none at all is a 401 in StoryMint's
+envelope.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request
-
+from adapters.common import callers
+from adapters.common.callers import Caller
+from adapters.common.credentials import KeySources
 from adapters.storymint.errors import StoryMintError
 from gateway.core.errors import Unauthenticated
-from gateway.core.keys import KeyInfo
-from gateway.core.plans import Plan
 from gateway.runtime import Runtime
 
+__all__ = ["FAMILY", "KEYS", "Caller", "authenticate", "raw_key"]
+
 FAMILY = "storymint"
+KEYS = KeySources(headers=("x-api-key",), bearer=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    account_id: str
-    key: KeyInfo
-    plan: Plan
-
-
-def raw_key(request: Request[Any, Any, Any]) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key.strip()
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+def raw_key(request: Any) -> str | None:
+    return KEYS.raw_key(request)
 
 
 async def authenticate(runtime: Runtime, raw: str | None, ip: str | None) -> Caller:
     try:
-        key = await runtime.keys.verify(raw, FAMILY, ip=ip)
+        return await callers.authenticate(runtime, FAMILY, raw, ip)
     except Unauthenticated as exc:
         raise StoryMintError(401, "Invalid or missing API key", exc.message) from None
-    plan = await runtime.accounts.plan_of(key.account_id, FAMILY)
-    return Caller(key.account_id, key, plan)
-
-
-async def provide_caller(request: Request[Any, Any, Any], runtime: Runtime) -> Caller:
-    client = request.client.host if request.client else None
-    return await authenticate(runtime, raw_key(request), client)

@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.openapi import ResponseSpec
 
+from adapters.common.links import link_valid
 from adapters.storymint import gate
 from adapters.storymint.auth import Caller, raw_key
 from adapters.storymint.errors import StoryMintError
@@ -42,15 +43,23 @@ def _binary(media_type: str, description: str) -> dict[int, ResponseSpec]:
     "/generate",
     status_code=200,
     summary="Generate a book",
-    description="Start an asynchronous book generation job; poll /api/status/{job_id}.",
+    description=(
+        "Start an asynchronous book generation job; poll /api/status/{job_id}. An optional "
+        "Idempotency-Key header makes a retry with the same body answer the first job again "
+        "(Idempotency-Replayed: true) instead of starting a second; another body under the "
+        "same key is 409."
+    ),
     tags=TAGS,
-    responses=gate.error_responses(400, 401, 403, 429),
+    responses=gate.error_responses(400, 401, 403, 409, 429),
 )
 async def generate(
     request: Request[Any, Any, Any], data: GenerateRequest, caller: Caller, runtime: Runtime
-) -> GenerateResponse:
-    strict: GenerateRequest = decode(await request.body(), GenerateRequest)
-    return await StoryMintService(runtime).generate(caller, strict)
+) -> Response[GenerateResponse]:
+    body = await request.body()
+    strict: GenerateRequest = decode(body, GenerateRequest)
+    key = request.headers.get("idempotency-key")
+    made, replayed = await StoryMintService(runtime).generate_once(caller, strict, key, body)
+    return Response(made, headers={"Idempotency-Replayed": "true"} if replayed else None)
 
 
 @get(
@@ -85,7 +94,7 @@ async def book(job_id: str, caller: Caller, runtime: Runtime) -> BookResponse:
     media_type="image/*",
     responses={
         **_binary("image/*", "The picture (PNG pages, JPEG cover)"),
-        **gate.error_responses(401, 403, 404),
+        **gate.error_responses(401, 403, 404, 429),
     },
 )
 async def image(
@@ -99,6 +108,8 @@ async def image(
 ) -> Response[bytes]:
     raw = raw_key(request)
     if sig is not None and acct and expires is not None:
+        if raw is None:
+            await gate.admit_anonymous(request, "image")
         path = await _signed_path(runtime, job_id, name, acct, expires, sig)
         if path is not None:
             return await _picture(runtime, acct, path)
@@ -128,7 +139,7 @@ async def _signed_path(
     except StoryMintError:
         return None
     path = image_paths(job).get(name)
-    if path is None or not runtime.storage.verify(acct, path, expires, sig):
+    if path is None or not link_valid(runtime.storage, acct, path, expires, sig):
         return None
     return path
 
@@ -147,9 +158,12 @@ async def _picture(runtime: Runtime, account_id: str, path: str) -> Response[byt
     "/book/{job_id:str}/chat",
     status_code=200,
     summary="Chat edit",
-    description="Natural-language edit of a finished book; returns every page after the edit.",
+    description=(
+        "Natural-language edit of a finished book; returns every page after the edit. One edit "
+        "of a book runs at a time: another one meanwhile answers 409."
+    ),
     tags=TAGS,
-    responses=gate.error_responses(400, 401, 404, 429),
+    responses=gate.error_responses(400, 401, 404, 409, 429, 500, 503),
 )
 async def chat(
     request: Request[Any, Any, Any],
@@ -191,7 +205,7 @@ async def download(job_id: str, caller: Caller, runtime: Runtime) -> Response[by
     media_type="audio/mpeg",
     responses={
         **_binary("audio/mpeg", "The audiobook"),
-        **gate.error_responses(400, 401, 403, 404, 429),
+        **gate.error_responses(400, 401, 403, 404, 429, 500, 503),
     },
 )
 async def audiobook(job_id: str, caller: Caller, runtime: Runtime) -> Response[bytes]:

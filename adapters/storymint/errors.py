@@ -12,19 +12,15 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from adapters.common.statuses import status_of
+from contracts.common import EMAIL, NO_NUL, VISIBLE, WEB_URL
 from contracts.storymint import ErrorBody
 from gateway.core.errors import (
-    Conflict,
     CoreError,
-    Forbidden,
     InsufficientFunds,
-    InvalidInput,
     InvalidState,
-    NotFound,
-    RateLimited,
+    QuotaExceeded,
     Unauthenticated,
-    Unavailable,
-    UpstreamError,
 )
 
 
@@ -45,18 +41,13 @@ class StoryMintError(Exception):
         self.headers = headers or {}
 
 
-_STATUS: tuple[tuple[type[CoreError], int], ...] = (
-    (NotFound, 404),
-    (InvalidInput, 400),
-    (InvalidState, 400),
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (InsufficientFunds, 403),
-    (Conflict, 409),
-    (RateLimited, 429),
-    (UpstreamError, 503),
-    (Unavailable, 503),
-)
+# Where the reference differs from the shared table: spent quota is 403, a book that is not
+# ready is 400.
+_OVERRIDES: dict[type[CoreError], int] = {
+    InsufficientFunds: 403,
+    QuotaExceeded: 403,
+    InvalidState: 400,
+}
 
 _GENERIC = {
     400: "Bad request",
@@ -81,17 +72,32 @@ def envelope(
 
 
 def from_core(exc: CoreError) -> StoryMintError:
-    for kind, status in _STATUS:
-        if isinstance(exc, kind):
-            if isinstance(exc, Unauthenticated):
-                return StoryMintError(401, "Invalid or missing API key", exc.message)
-            return StoryMintError(status, exc.message, None)
-    return StoryMintError(500, "Internal server error")
+    if isinstance(exc, Unauthenticated):
+        return StoryMintError(401, "Invalid or missing API key", exc.message)
+    status = status_of(exc, _OVERRIDES)
+    if status == 500:
+        return StoryMintError(500, "Internal server error")
+    return StoryMintError(status, exc.message, None)
+
+
+# What a pattern means, for people: msgspec's message quotes the regex itself.
+_PATTERNS = {
+    VISIBLE: "must have a visible character and no NUL character",
+    NO_NUL: "must not contain NUL characters",
+    EMAIL: "must be an email address",
+    WEB_URL: "must be an http(s) URL without spaces, or empty",
+}
 
 
 def from_decode(exc: Exception) -> StoryMintError:
     """msgspec's message already names the field: "Expected `int`, got `str` - at `$.num_pages`"."""
-    return StoryMintError(400, "Invalid request body", str(exc))
+    text = str(exc)
+    for pattern, meaning in _PATTERNS.items():
+        if repr(pattern) in text or pattern in text:
+            where = text.rpartition(" - at `$.")[2].rstrip("`")
+            text = f"{where}: {meaning}" if where != text else meaning
+            break
+    return StoryMintError(400, "Invalid request body", text)
 
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -14,21 +14,38 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.common.credentials import client_ip
+from adapters.common.limits import EXTRA_HEADERS, RateHeaders, per_minute
+from adapters.common.streams import meter_anonymous
 from adapters.storymint import errors
-from adapters.storymint.auth import Caller, authenticate, raw_key
+from adapters.storymint.auth import FAMILY, Caller, authenticate, raw_key
 from adapters.storymint.errors import StoryMintError
 from contracts.storymint import ErrorBody
-from gateway.core.ratelimit import Decision, Window
+from gateway.core.ratelimit import Decision
 from gateway.runtime import Runtime
 
 log = logging.getLogger("storygate.storymint")
 
-# One generous window for every plan: the reference lists no per-minute figure.
-RATE_LIMIT = Window("minute", 120, 60)
+# One generous figure for every plan: the reference lists none per minute.
+PER_MINUTE = 120
+HEADERS = RateHeaders("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 _CALLER = "storymint_caller"
 _DECISION = "storymint_rate"
+
+
+def _state(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The request's state dict itself: ``request.state`` builds a wrapper on every access."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    return state
+
+
+def _remember(request: Request[Any, Any, Any], decision: Decision) -> None:
+    """Keep the decision for the error handler, and hand its headers to the app's response
+    wrapper, which adds them to whatever answers (``gateway.app``)."""
+    state = _state(request)
+    state[_DECISION] = decision
+    state[EXTRA_HEADERS] = HEADERS.raw(decision)
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
@@ -36,39 +53,38 @@ def runtime_of(request: Request[Any, Any, Any]) -> Runtime:
     return runtime
 
 
-def client_ip(request: Request[Any, Any, Any]) -> str | None:
-    return request.client.host if request.client else None
-
-
 def rate_headers(decision: Decision) -> dict[str, str]:
-    headers = {
-        "X-RateLimit-Limit": str(decision.limit),
-        "X-RateLimit-Remaining": str(decision.remaining),
-        "X-RateLimit-Reset": str(decision.reset_seconds),
-    }
-    if not decision.allowed:
-        headers["Retry-After"] = str(decision.retry_after)
-    return headers
+    return HEADERS.render(decision)
 
 
-async def admit(request: Request[Any, Any, Any], caller: Caller) -> None:
-    """Count this request against the caller's key; 429 in the envelope when over."""
-    decision = await runtime_of(request).ratelimit.hit(
-        f"storymint:key:{caller.key.id}", [RATE_LIMIT]
-    )
-    request.state[_DECISION] = decision
+def _refuse(decision: Decision, what: str) -> None:
     if not decision.allowed:
         raise StoryMintError(
             429,
             "Rate limit exceeded",
-            f"{decision.limit} requests per minute per API key; retry in {decision.retry_after} s",
+            f"{decision.limit} requests per minute {what}; retry in {decision.retry_after} s",
             rate_headers(decision),
         )
 
 
+async def admit(request: Request[Any, Any, Any], caller: Caller) -> None:
+    """Count this request against the caller's key; 429 in the envelope when over."""
+    limit = caller.limit(PER_MINUTE)
+    decision = await per_minute(runtime_of(request), f"{FAMILY}:key:{caller.key.id}", limit)
+    _remember(request, decision)
+    _refuse(decision, "per API key")
+
+
+async def admit_anonymous(request: Request[Any, Any, Any], route: str) -> None:
+    """Count a keyless request (SSE, signed image) against its client IP."""
+    decision = await meter_anonymous(runtime_of(request), FAMILY, route, client_ip(request))
+    _remember(request, decision)
+    _refuse(decision, "per client address without a key")
+
+
 async def identify(request: Request[Any, Any, Any], raw: str | None) -> Caller:
     caller = await authenticate(runtime_of(request), raw, client_ip(request))
-    request.state[_CALLER] = caller
+    _state(request)[_CALLER] = caller
     return caller
 
 
@@ -80,43 +96,25 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
     return None
 
 
-async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-    """The ``caller`` dependency: whoever ``before_request`` authenticated."""
-    caller = request.state.get(_CALLER)
-    if isinstance(caller, Caller):
-        return caller
-    caller = await identify(request, raw_key(request))
-    await admit(request, caller)
+def provide_caller(request: Request[Any, Any, Any], runtime: Runtime) -> Caller:
+    """The ``caller`` dependency: whoever ``before_request`` authenticated (routes marked
+    ``auth: optional`` authenticate themselves and take no ``caller``).
+
+    It names ``runtime`` though it does not use it: that makes it depend on it, so Litestar
+    resolves the two one after the other instead of in a task group per request.
+    """
+    caller = _state(request).get(_CALLER)
+    if not isinstance(caller, Caller):
+        raise RuntimeError("a route taking `caller` must not be marked auth: optional")
     return caller
 
 
 def _with_rate(request: Request[Any, Any, Any], response: Response[Any]) -> Response[Any]:
-    decision = request.state.get(_DECISION)
+    decision = _state(request).get(_DECISION)
     if isinstance(decision, Decision):
         for name, value in rate_headers(decision).items():
             response.headers.setdefault(name, value)
     return response
-
-
-def rate_headers_middleware(app: ASGIApp) -> ASGIApp:
-    """Stamps the limit's headers on successful responses (errors get them in ``handle``)."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            decision = scope.get("state", {}).get(_DECISION)
-            if message["type"] == "http.response.start" and isinstance(decision, Decision):
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [
-                    (k.lower().encode(), v.encode())
-                    for k, v in rate_headers(decision).items()
-                    if k.lower().encode() not in present
-                ]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return middleware
 
 
 def _validation_detail(exc: ValidationException) -> str:
@@ -153,7 +151,10 @@ _DESCRIPTIONS = {
     401: "Unauthorized: missing or invalid API key",
     403: "Forbidden: quota exceeded or feature not available on your plan",
     404: "Not found: invalid job_id or resource",
+    409: "Conflict: another edit of this book is in progress",
     429: "Too many requests: rate limited (see Retry-After)",
+    500: "The work failed; retry after a few seconds",
+    503: "A model or service is unavailable, or the work outlasted the request; retry later",
 }
 
 

@@ -1,10 +1,10 @@
 """StoryMint's use-cases over the shared core: start a book, read it back, edit, export.
 
-Generation admits before it creates: one "storymint.books" unit (and one "storymint.novels" for
-a novel) is held against a pre-generated job id, then the job is created and submitted. Any
-failure on the way gives back what was taken and leaves no job, so a refused or broken request
-never costs quota. The runner captures the holds when the book is done and releases them when
-it fails.
+Generation is one core admission: one "storymint.books" unit (and one "storymint.novels" for a
+novel) held for the book's job, which the runner captures when the book is done and releases
+when it fails; a refused or broken request costs nothing and leaves no job. Chat edits and
+audiobooks keep the reference's synchronous answers, but the work runs as a job (in-process or
+on a worker) and the request waits for it, bounded by ``STORYGATE_JOB_WAIT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ import logging
 import posixpath
 from typing import Any, NoReturn
 
-from sqlalchemy import delete
+import msgspec
 
+from adapters.common.jobs import find_job as find_family_job
+from adapters.common.jobs import plausible_id
+from adapters.common.links import signed_params
 from adapters.storymint.auth import FAMILY, Caller
 from adapters.storymint.errors import StoryMintError
 from adapters.storymint.policy import (
@@ -34,17 +37,20 @@ from contracts.storymint import (
     Page,
     StatusResponse,
 )
+from gateway.core import layout
+from gateway.core.admission import Charge
 from gateway.core.errors import InsufficientFunds, NotFound
-from gateway.core.ids import new_job_id
+from gateway.core.idempotency import StoredResponse, canonical_json, fingerprint
 from gateway.core.jobs import JobInfo, JobStatus
-from gateway.core.wallets import Hold
-from gateway.db.models import Job
 from gateway.runtime import Runtime
+
+__all__ = ["StoryMintService", "find_job", "image_paths", "plausible_id", "ready"]
 
 log = logging.getLogger("storygate.storymint")
 
 BOOKS, NOVELS, PINGS = "storymint.books", "storymint.novels", "storymint.pings"
 KIND = "book"
+EDIT_KIND, AUDIOBOOK_KIND = "book_edit", "audiobook"
 
 DONE_MSG = "Book complete!"
 _WIRE_STATUS = {
@@ -123,6 +129,24 @@ class StoryMintService:
             "sd_model_requested": req.sd_model,
         }
 
+    async def generate_once(
+        self, caller: Caller, req: GenerateRequest, key: str | None, body: bytes
+    ) -> tuple[GenerateResponse, bool]:
+        """``generate``, at most once per Idempotency-Key (and body): (answer, replayed)."""
+        if key is None:
+            return await self.generate(caller, req), False
+        key = key.strip()
+        if not key or len(key) > 255 or not key.isprintable():
+            raise StoryMintError(400, "Invalid request", "Idempotency-Key: 1-255 printable chars")
+
+        async def first() -> StoredResponse:
+            made = await self.generate(caller, req)
+            return StoredResponse(200, {}, msgspec.json.encode(made))
+
+        fp = fingerprint("POST", "/api/generate", canonical_json(body))
+        stored, replayed = await self.rt.idempotency.run(caller.account_id, FAMILY, key, fp, first)
+        return msgspec.json.decode(stored.body, type=GenerateResponse), replayed
+
     async def generate(self, caller: Caller, req: GenerateRequest) -> GenerateResponse:
         prompt = req.prompt.strip()
         if not prompt:
@@ -133,47 +157,18 @@ class StoryMintService:
         rules = rules_for(caller.plan)
         units = units_for(rules, req.book_format, req.num_pages)
         params = self._params(req, units, prompt)
-        job_id = new_job_id()
-        units_needed = [BOOKS] + ([NOVELS] if req.book_format is BookFormat.NOVEL else [])
-        holds: list[Hold] = []
-        created = False
+        wallets = [BOOKS] + ([NOVELS] if req.book_format is BookFormat.NOVEL else [])
         try:
-            for unit in units_needed:
-                try:
-                    hold = await self.rt.ledger.reserve(caller.account_id, unit, 1, job_id=job_id)
-                except InsufficientFunds as exc:
-                    _quota_error(exc, rules, unit, caller.plan.monthly.get(unit))
-                holds.append(hold)
-            await self.rt.jobs.create(
+            job = await self.rt.admission.admit(
                 caller.account_id,
                 FAMILY,
                 KIND,
                 params,
-                runner=self.rt.runner_name,
-                job_id=job_id,
+                charges=[Charge(unit, 1) for unit in wallets],
             )
-            created = True
-            await self.rt.submit(job_id)
-        except BaseException:
-            await self._undo(job_id, holds, created)
-            raise
-        return GenerateResponse(job_id=job_id, status="running")
-
-    async def _undo(self, job_id: str, holds: list[Hold], created: bool) -> None:
-        """Leave nothing behind: the unstarted job goes, every hold comes back."""
-        try:
-            if created:
-                stmt = delete(Job).where(
-                    Job.id == job_id,  # type: ignore[arg-type]
-                    Job.status == JobStatus.QUEUED.value,  # type: ignore[arg-type]
-                )
-                async with self.rt.db.write() as conn:
-                    await conn.execute(stmt)
-            for hold in holds:
-                await self.rt.ledger.release(hold.id)
-        except Exception:
-            # The holds expire on their own; the client already gets the original error.
-            log.exception("could not undo the admission of job %s", job_id)
+        except InsufficientFunds as exc:
+            _quota_error(exc, rules, exc.unit, caller.plan.monthly.get(exc.unit))
+        return GenerateResponse(job_id=job.id, status="running")
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -211,8 +206,12 @@ class StoryMintService:
     def _image_url(self, job: JobInfo, path: str | None) -> str:
         if not path:
             return ""
-        query = self.rt.storage.signed_query(
-            job.account_id, path, expires_in=self.rt.settings.signed_url_seconds
+        query = signed_params(
+            self.rt.storage,
+            job.account_id,
+            path,
+            self.rt.settings.signed_url_seconds,
+            name_account=True,
         )
         return f"/api/book/{job.id}/image/{posixpath.basename(path)}?{query}"
 
@@ -248,51 +247,80 @@ class StoryMintService:
     # -- changing and exporting ------------------------------------------------------------
 
     async def chat(self, caller: Caller, job_id: str, message: str) -> ChatResponse:
-        from workers.pipelines.edit import edit_book
-
         if not message.strip() or "\x00" in message:
             raise StoryMintError(
                 400, "Invalid request", "message must be non-empty text without NUL characters"
             )
-        job = await self.finished(caller, job_id, "book")
-        assistant, _changed = await edit_book(self.rt, job, message.strip())
-        job = await self.job(caller, job_id)
-        return ChatResponse(assistant_message=assistant, pages=self.pages(job))
+        book = await self.finished(caller, job_id, "book")
+        params = {"book_id": book.id, "message": message.strip()}
+        done = await self._run(caller, EDIT_KIND, params, book.id)
+        if done.error_code == "conflict":
+            raise StoryMintError(
+                409, "Another edit of this book is in progress", "Retry when it has finished."
+            )
+        self._check(done, "edit")
+        result = done.result or {}
+        book = await find_job(self.rt, job_id, caller.account_id, fresh=True)
+        return ChatResponse(
+            assistant_message=str(result.get("assistant_message", "")), pages=self.pages(book)
+        )
 
     async def download(self, caller: Caller, job_id: str) -> bytes:
         job = await self.job(caller, job_id)
         check_download(rules_for(caller.plan))
         ready(job, "download")
-        path = str((job.result or {}).get("zip") or f"jobs/{job.id}/book.zip")
+        path = str((job.result or {}).get("zip") or layout.job_file(job.id, layout.ZIP))
         _, data = await self.rt.storage.get(job.account_id, path)
         return data
 
     async def audiobook(self, caller: Caller, job_id: str) -> bytes:
-        from workers.pipelines.audiobook import make_audiobook
-
         job = await self.job(caller, job_id)
         check_audiobook(rules_for(caller.plan))
-        ready(job, "audiobook")
-        return await make_audiobook(self.rt, job)
+        book = ready(job, "audiobook")
+        done = await self._run(caller, AUDIOBOOK_KIND, {"book_id": book.id}, book.id)
+        self._check(done, "audiobook")
+        _, data = await self.rt.storage.get(book.account_id, str((done.result or {})["path"]))
+        return data
+
+    async def _run(
+        self, caller: Caller, kind: str, params: dict[str, Any], book_id: str
+    ) -> JobInfo:
+        """Run work for a synchronous answer as a job, and wait for it."""
+        job = await self.rt.admission.admit(
+            caller.account_id, FAMILY, kind, params, subject_id=book_id
+        )
+        wait = self.rt.settings.job_wait_seconds
+        return await self.rt.jobs.wait(job.id, timeout=wait)
+
+    @staticmethod
+    def _check(job: JobInfo, what: str) -> None:
+        if job.status is JobStatus.SUCCEEDED:
+            return
+        if not job.final:
+            raise StoryMintError(
+                503,
+                f"The {what} is taking longer than this request may wait",
+                "It is still being made; ask again in a minute.",
+            )
+        log.warning("%s job %s failed: %s", what, job.id, job.error_code)
+        unavailable = (job.error_code or "").endswith("_unavailable")
+        raise StoryMintError(
+            503 if unavailable else 500,
+            f"The {what} could not be made",
+            job.error_message or "Retry after a few seconds",
+        )
 
 
-def plausible_id(value: str) -> bool:
-    """Ids we issue are short and printable; anything else names nothing (and PostgreSQL would
-    refuse a NUL in a query parameter)."""
-    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
-
-
-async def find_job(runtime: Runtime, job_id: str, account_id: str | None) -> JobInfo:
+async def find_job(
+    runtime: Runtime, job_id: str, account_id: str | None, *, fresh: bool = False
+) -> JobInfo:
     """A StoryMint book job, of ``account_id`` when given; 404 for anything else."""
-    job = None
-    if plausible_id(job_id) and (account_id is None or plausible_id(account_id)):
-        try:
-            job = await runtime.jobs.get(job_id, account_id)
-        except NotFound:
-            job = None
-    if job is None or job.family != FAMILY or job.kind != KIND:
-        raise StoryMintError(404, "Job not found", f"No job with id {job_id[:64]!r}")
-    return job
+    try:
+        return await find_family_job(
+            runtime, job_id, account_id, family=FAMILY, kinds=(KIND,), fresh=fresh
+        )
+    except NotFound:
+        raise StoryMintError(404, "Job not found", f"No job with id {job_id[:64]!r}") from None
 
 
 def ready(job: JobInfo, what: str) -> JobInfo:

@@ -23,10 +23,11 @@ from litestar import Request, get
 from litestar.openapi import ResponseSpec
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from adapters.common.streams import Slotted
 from adapters.storymint import gate
 from adapters.storymint.auth import raw_key
 from adapters.storymint.service import DONE_MSG, error_message, find_job
-from contracts.storymint import StreamEvent
+from contracts.storymint import StreamEvent, StreamMessage
 from gateway.core.jobs import JobInfo, JobStatus, channel_of
 from gateway.runtime import Runtime
 
@@ -124,16 +125,17 @@ async def progress_events(
     summary="SSE progress stream",
     description=(
         'Server-Sent Events: `data: {"step","msg","pct"}` lines, ending with step "done" or '
-        '"error". Works without a key (browser EventSource); a key in the header or '
-        "`?api_key=` is checked when given."
+        '"error". Works without a key (browser EventSource; metered per client address); a key '
+        "in the header or `?api_key=` is checked when given. Open streams are capped per "
+        "account (429)."
     ),
     tags=["StoryMint"],
     opt={"auth": "optional"},
     media_type="text/event-stream",
     responses={
         200: ResponseSpec(
-            str,
-            description="Event stream",
+            StreamMessage,
+            description="Event stream: each event's data is a StreamEvent as JSON",
             media_type="text/event-stream",
             generate_examples=False,
         ),
@@ -149,10 +151,12 @@ async def stream(
         caller = await gate.identify(request, raw)
         await gate.admit(request, caller)
         account_id = caller.account_id
-    await find_job(runtime, job_id, account_id)
+    else:
+        await gate.admit_anonymous(request, "stream")
+    job = await find_job(runtime, job_id, account_id)
+    events = Slotted(runtime, job.account_id, progress_events(runtime, job_id, account_id))
     return ServerSentEvent(
-        progress_events(runtime, job_id, account_id),
-        headers={"X-Accel-Buffering": "no", "Access-Control-Allow-Origin": "*"},
+        events, headers={"X-Accel-Buffering": "no", "Access-Control-Allow-Origin": "*"}
     )
 
 

@@ -13,8 +13,11 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.openapi import ResponseSpec
 
+from adapters.common.jobs import plausible_id
+from adapters.common.links import signed_params
+from adapters.common.pages import next_cursor
 from adapters.storymint import gate
-from adapters.storymint.account import iso, no_nul, plausible_id
+from adapters.storymint.account import PAGE_SIZE, PageCursor, PageLimit, iso, no_nul, page_query
 from adapters.storymint.auth import FAMILY, Caller
 from adapters.storymint.errors import StoryMintError
 from contracts.storymint import (
@@ -31,7 +34,7 @@ from contracts.storymint import (
     decode,
 )
 from gateway.core.errors import Forbidden
-from gateway.core.teams import ADMIN, OWNER, InviteInfo, LibraryEntry, TeamInfo, TeamService
+from gateway.core.teams import ADMIN, OWNER, InviteInfo, LibraryEntry, TeamInfo
 from gateway.runtime import Runtime
 
 TAGS = ["Teams"]
@@ -80,8 +83,12 @@ def _book(runtime: Runtime, entry: LibraryEntry) -> LibraryBook:
     cover_url = ""
     if entry.cover:
         # The sharer owns the file; a signed link lets every member load it with no key.
-        query = runtime.storage.signed_query(
-            entry.shared_by, entry.cover, expires_in=runtime.settings.signed_url_seconds
+        query = signed_params(
+            runtime.storage,
+            entry.shared_by,
+            entry.cover,
+            runtime.settings.signed_url_seconds,
+            name_account=True,
         )
         cover_url = f"/api/book/{entry.job_id}/image/{posixpath.basename(entry.cover)}?{query}"
     return LibraryBook(
@@ -103,13 +110,22 @@ def _team_id(team_id: str) -> str:
 @get(
     "/teams",
     summary="List teams",
-    description="Every workspace the caller belongs to, owned or joined.",
+    description=(
+        "Every workspace the caller belongs to, owned or joined, oldest first. Paged: at most "
+        f"limit teams (default {PAGE_SIZE}); pass next_cursor back as cursor for the next page, "
+        "which is null after the last."
+    ),
     tags=TAGS,
     responses=gate.error_responses(400, 401, 429),
 )
-async def list_teams(caller: Caller, runtime: Runtime) -> TeamList:
-    teams = await TeamService(runtime.db).list_for(caller.account_id, FAMILY)
-    return TeamList(teams=[_team(t, caller.account_id) for t in teams])
+async def list_teams(
+    caller: Caller, runtime: Runtime, limit: PageLimit = None, cursor: PageCursor = None
+) -> TeamList:
+    size, after = page_query(limit, cursor)
+    teams, more = await runtime.teams.list_for(caller.account_id, FAMILY, limit=size, after=after)
+    return TeamList(
+        teams=[_team(t, caller.account_id) for t in teams], next_cursor=next_cursor(more)
+    )
 
 
 @post(
@@ -134,7 +150,7 @@ async def create_team(
             f"Your plan is {caller.plan.display_name}.",
         )
     no_nul(name=strict.name)
-    team = await TeamService(runtime.db).create(
+    team = await runtime.teams.create(
         caller.account_id, FAMILY, strict.name, strict.workspace_type.value, INCLUDED_SEATS
     )
     return _team(team, caller.account_id)
@@ -160,7 +176,7 @@ async def invite(
 ) -> TeamInvite:
     strict: InviteCreate = decode(await request.body(), InviteCreate)
     no_nul(email=strict.email)
-    service = TeamService(runtime.db)
+    service = runtime.teams
     try:
         made = await service.invite(_team_id(team_id), caller.account_id, strict.email)
     except Forbidden as exc:
@@ -185,20 +201,32 @@ async def invite(
 async def accept_invite(invite_id: str, caller: Caller, runtime: Runtime) -> Team:
     if not plausible_id(invite_id):
         raise StoryMintError(404, "invite not found", f"No invite with id {invite_id!r}")
-    team = await TeamService(runtime.db).accept(invite_id, caller.account_id)
+    team = await runtime.teams.accept(invite_id, caller.account_id)
     return _team(team, caller.account_id)
 
 
 @get(
     "/teams/{team_id:str}/library",
     summary="Team library",
-    description="Books shared into the workspace, newest first; cover URLs are signed.",
+    description=(
+        "Books shared into the workspace, newest first; cover URLs are signed. Paged: at most "
+        f"limit books (default {PAGE_SIZE}); pass next_cursor back as cursor for the next page, "
+        "which is null after the last."
+    ),
     tags=TAGS,
     responses=gate.error_responses(400, 401, 404, 429),
 )
-async def library(team_id: str, caller: Caller, runtime: Runtime) -> Library:
-    entries = await TeamService(runtime.db).library(_team_id(team_id), caller.account_id)
-    return Library(books=[_book(runtime, e) for e in entries])
+async def library(
+    team_id: str,
+    caller: Caller,
+    runtime: Runtime,
+    limit: PageLimit = None,
+    cursor: PageCursor = None,
+) -> Library:
+    team_id = _team_id(team_id)
+    size, after = page_query(limit, cursor)
+    entries, more = await runtime.teams.library(team_id, caller.account_id, limit=size, after=after)
+    return Library(books=[_book(runtime, e) for e in entries], next_cursor=next_cursor(more))
 
 
 @post(
@@ -223,7 +251,7 @@ async def share(
     team_id = _team_id(team_id)
     if not plausible_id(strict.job_id):
         raise StoryMintError(404, "job not found", f"No job with id {strict.job_id!r}")
-    entry = await TeamService(runtime.db).share(team_id, caller.account_id, strict.job_id)
+    entry = await runtime.teams.share(team_id, caller.account_id, strict.job_id)
     return _book(runtime, entry)
 
 

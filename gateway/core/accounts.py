@@ -9,6 +9,8 @@ the family's keys away at once rather than at their next use.
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,14 +24,28 @@ from sqlmodel import col
 from gateway.core.errors import InvalidInput, NotFound
 from gateway.core.ids import new_id
 from gateway.core.plans import FAMILIES, Plan, check_family, default_plan, get_plan
+from gateway.core.single_flight import SingleFlight
 from gateway.db.engine import Database
 from gateway.db.models import Account, AccountPlan, as_utc, utcnow
 
 if TYPE_CHECKING:
+    from gateway.core.key_invalidation import KeyInvalidation
     from gateway.core.keys import KeyService
     from gateway.core.ledger import Ledger
 
 log = logging.getLogger(__name__)
+
+# Broadcast on the key-invalidation channel when an account's plan or limits change.
+ACCOUNT_TOPIC = "acct:"
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What every request of an account in one family is judged by: its plan, and the
+    operator's per-minute limit for it (``None``: the plan's own; 0: no per-minute limit)."""
+
+    plan: Plan
+    per_minute: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +76,49 @@ class AccountService:
         ledger: Ledger,
         keys: KeyService,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        invalidation: KeyInvalidation | None = None,
+        cache_seconds: float = 1.0,
+        cache_size: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._ledger = ledger
         self._keys = keys
         self._clock = clock
+        # Standing is read on every request, so it is cached beside the key verdicts and
+        # dropped by the same broadcast when an operator changes it.
+        self._invalidation = invalidation
+        self._ttl = cache_seconds
+        self._size = max(1, cache_size)
+        self._monotonic = monotonic
+        self._cache: OrderedDict[tuple[str, str], tuple[float, Standing]] = OrderedDict()
+        self._evictions = 0
+        self._flights: SingleFlight[Standing] = SingleFlight()
+
+    async def start(self) -> None:
+        if self._invalidation is not None:
+            await self._invalidation.start(self._on_invalidated)
+
+    def _on_invalidated(self, message: str) -> None:
+        if message == "*":
+            self._evictions += 1
+            self._cache.clear()
+        elif message.startswith(ACCOUNT_TOPIC):
+            self._evictions += 1
+            account_id = message[len(ACCOUNT_TOPIC) :]
+            for key in [k for k in self._cache if k[0] == account_id]:
+                del self._cache[key]
+
+    async def _changed(self, account_id: str) -> None:
+        message = ACCOUNT_TOPIC + account_id
+        self._on_invalidated(message)
+        if self._invalidation is not None:
+            try:
+                await self._invalidation.publish(message)
+            except Exception as exc:
+                # Other replicas catch up when their entry expires (cache_seconds).
+                log.warning("could not broadcast an account change: %s", exc)
 
     async def create(self, name: str, plans: Mapping[str, str] | None = None) -> AccountInfo:
         name = _check_name(name)
@@ -132,10 +186,46 @@ class AccountService:
                 )
             )
         await self._allocate(account_id, plan)
+        await self._changed(account_id)
         if not plan.api_access:
             revoked = await self._keys.revoke_family(account_id, family)
             log.info("%s plan %s has no API access: revoked %d keys", family, plan.id, revoked)
         return await self.get(account_id)
+
+    async def set_rate(self, account_id: str, family: str, per_minute: int | None) -> Standing:
+        """An operator's per-minute request limit for one account in one family: ``None``
+        returns to the plan's, 0 lifts the per-minute limit (quotas and credits still apply)."""
+        check_family(family)
+        if per_minute is not None and (
+            isinstance(per_minute, bool) or not isinstance(per_minute, int) or per_minute < 0
+        ):
+            raise InvalidInput("per_minute must be a non-negative integer")
+        now = self._clock()
+        upsert = (pg_insert if not self._db.is_sqlite else sqlite_insert)(AccountPlan)
+        async with self._db.write() as conn:
+            found = await conn.execute(select(col(Account.id)).where(col(Account.id) == account_id))
+            if found.first() is None:
+                raise NotFound("account not found")
+            plan_id = await conn.scalar(
+                select(col(AccountPlan.plan)).where(
+                    col(AccountPlan.account_id) == account_id, col(AccountPlan.family) == family
+                )
+            )
+            values = {
+                "account_id": account_id,
+                "family": family,
+                "plan": plan_id or default_plan(family).id,
+                "per_minute": per_minute,
+                "updated_at": now,
+            }
+            await conn.execute(
+                upsert.values(**values).on_conflict_do_update(
+                    index_elements=["account_id", "family"],
+                    set_={"per_minute": per_minute, "updated_at": now},
+                )
+            )
+        await self._changed(account_id)
+        return await self.standing(account_id, family)
 
     async def update_profile(self, account_id: str, changes: Mapping[str, Any]) -> AccountInfo:
         """Shallow merge: each given key replaces the stored one, the others stay."""
@@ -156,17 +246,43 @@ class AccountService:
         return await self.get(account_id)
 
     async def plan_of(self, account_id: str, family: str) -> Plan:
+        return (await self.standing(account_id, family)).plan
+
+    async def standing(self, account_id: str, family: str) -> Standing:
+        """The account's plan and per-minute limit in one family (cached briefly, dropped at
+        once by a change on any replica); ``NotFound`` for an unknown account."""
         check_family(family)
+        key = (account_id, family)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > self._monotonic():
+            return cached[1]
+        return await self._flights.run(
+            (account_id, family, self._evictions), lambda: self._read_standing(account_id, family)
+        )
+
+    async def _read_standing(self, account_id: str, family: str) -> Standing:
+        key = (account_id, family)
+        seen = self._evictions
         async with self._db.read() as conn:
             found = await conn.execute(select(col(Account.id)).where(col(Account.id) == account_id))
             if found.first() is None:
                 raise NotFound("account not found")
-            plan_id = await conn.scalar(
-                select(col(AccountPlan.plan)).where(
-                    col(AccountPlan.account_id) == account_id, col(AccountPlan.family) == family
+            row = (
+                await conn.execute(
+                    select(col(AccountPlan.plan), col(AccountPlan.per_minute)).where(
+                        col(AccountPlan.account_id) == account_id,
+                        col(AccountPlan.family) == family,
+                    )
                 )
-            )
-        return get_plan(family, plan_id) if plan_id else default_plan(family)
+            ).first()
+        plan = get_plan(family, row.plan) if row is not None else default_plan(family)
+        standing = Standing(plan, row.per_minute if row is not None else None)
+        if seen == self._evictions and self._ttl > 0:
+            self._cache[key] = (self._monotonic() + self._ttl, standing)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return standing
 
     async def _allocate(self, account_id: str, plan: Plan) -> None:
         for unit, monthly in plan.monthly.items():

@@ -84,3 +84,25 @@ class Unavailable(CoreError):
     """A backing service (database, Redis) is unreachable."""
 
     code = "unavailable"
+
+
+class QuotaExceeded(CoreError):
+    """A count-based allowance is spent for its window (e.g. books a day)."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, limit: int, window: str) -> None:
+        super().__init__(message, limit=limit, window=window)
+        self.limit = limit
+        self.window = window
+
+
+class ModelUnavailable(CoreError):
+    """A generation backend cannot run (its model or library is missing or failed to load);
+    ``code`` names which kind (``text_unavailable``, ``speech_unavailable``, ...)."""
+
+    code = "backend_unavailable"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

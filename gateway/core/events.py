@@ -1,23 +1,34 @@
-"""Job progress fan-out for SSE: an in-process broadcast (embedded) or Redis pub/sub (distributed).
+"""Job progress fan-out: an in-process broadcast (embedded) or Redis pub/sub (distributed).
 
 Events are hints for live clients, never the record of truth: the jobs table is. So both buses
 prefer dropping an event over slowing the publisher down, and a client that missed something
 can always re-read the job.
+
+Either way a process holds its subscribers in memory and fans each event out to them; the
+Redis bus holds ONE pattern subscription per process, however many streams are open, so a
+thousand SSE clients cost a thousand small queues, not a thousand Redis connections. Watchers
+(``watch``) see every event of the process, which is how caches of job state stay fresh.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+
+# A watcher is called with (channel, event) for every event, and with (RESET, {}) when the
+# bus may have missed events (a lost Redis connection): whatever it derived must be dropped.
+RESET = "*"
+Watcher = Callable[[str, dict[str, Any]], None]
 
 
 class EventBus(Protocol):
@@ -31,6 +42,8 @@ class EventBus(Protocol):
         """
         ...
 
+    def watch(self, watcher: Watcher) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -39,29 +52,46 @@ class _Closed:
 
 
 _CLOSED = _Closed()
+Queue = asyncio.Queue[dict[str, Any] | _Closed]
 
 
-class MemoryEventBus:
-    """Broadcast within one process: a bounded queue per subscriber.
+class _Fanout:
+    """This process's subscribers: a bounded queue each, and the watchers.
 
     A subscriber that falls behind loses its oldest events rather than blocking the job that
     publishes them (a stalled SSE client must never stall generation).
     """
 
-    def __init__(self, *, queue_size: int = 256) -> None:
+    def __init__(self, queue_size: int) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self._queue_size = queue_size
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | _Closed]]] = {}
+        self._subscribers: dict[str, set[Queue]] = {}
+        self._watchers: list[Watcher] = []
         self._closed = False
 
-    async def publish(self, channel: str, event: dict[str, Any]) -> None:
+    @property
+    def open_subscriptions(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    def watch(self, watcher: Watcher) -> None:
+        self._watchers.append(watcher)
+
+    def deliver(self, channel: str, event: dict[str, Any]) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(channel, event)
+            except Exception:
+                log.exception("event watcher failed")
         for queue in list(self._subscribers.get(channel, ())):
             _put_dropping_oldest(queue, dict(event))
 
+    def reset(self) -> None:
+        self.deliver(RESET, {})
+
     @asynccontextmanager
-    async def _subscription(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        queue: asyncio.Queue[dict[str, Any] | _Closed] = asyncio.Queue(maxsize=self._queue_size)
+    async def subscription(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        queue: Queue = asyncio.Queue(maxsize=self._queue_size)
         if self._closed:
             queue.put_nowait(_CLOSED)
         else:
@@ -75,20 +105,39 @@ class MemoryEventBus:
                 if not subs:
                     del self._subscribers[channel]
 
-    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
-        return self._subscription(channel)
-
-    async def close(self) -> None:
+    def close(self) -> None:
         self._closed = True
         for subs in self._subscribers.values():
             for queue in subs:
                 _put_dropping_oldest(queue, _CLOSED)
         self._subscribers.clear()
+        self._watchers.clear()
 
 
-def _put_dropping_oldest(
-    queue: asyncio.Queue[dict[str, Any] | _Closed], item: dict[str, Any] | _Closed
-) -> None:
+class MemoryEventBus:
+    """Broadcast within one process."""
+
+    def __init__(self, *, queue_size: int = 256) -> None:
+        self._fanout = _Fanout(queue_size)
+
+    @property
+    def open_subscriptions(self) -> int:
+        return self._fanout.open_subscriptions
+
+    async def publish(self, channel: str, event: dict[str, Any]) -> None:
+        self._fanout.deliver(channel, event)
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
+        return self._fanout.subscription(channel)
+
+    def watch(self, watcher: Watcher) -> None:
+        self._fanout.watch(watcher)
+
+    async def close(self) -> None:
+        self._fanout.close()
+
+
+def _put_dropping_oldest(queue: Queue, item: dict[str, Any] | _Closed) -> None:
     while True:
         try:
             queue.put_nowait(item)
@@ -107,7 +156,7 @@ class _QueueEvents:
     handler waiting with a keep-alive timeout) leaves the iterator usable.
     """
 
-    def __init__(self, queue: asyncio.Queue[dict[str, Any] | _Closed]) -> None:
+    def __init__(self, queue: Queue) -> None:
         self._queue = queue
         self._done = False
 
@@ -127,17 +176,32 @@ class _QueueEvents:
 class RedisEventBus:
     """Redis pub/sub, so an SSE client on any replica sees progress from a worker anywhere.
 
-    Each subscription holds its own pub/sub connection from the client's pool; the client is
-    owned by whoever passed it in and is not closed here.
+    One pattern subscription (``{prefix}:ev:*``) per process, opened on first use and reopened
+    after a lost connection (watchers are then told to reset). The client is owned by whoever
+    passed it in and is not closed here.
     """
 
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str,
+        queue_size: int = 256,
+        retry_seconds: float = 1.0,
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
-        # How often a waiting subscriber checks whether the bus was closed; events themselves
-        # are delivered as soon as they arrive.
-        self._poll_interval = poll_interval
-        self._closed = asyncio.Event()
+        self._pattern = f"{prefix}:ev:*"
+        self._fanout = _Fanout(queue_size)
+        self._retry = retry_seconds
+        self._listener: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        # The listener could not connect: don't make subscribers wait for it.
+        self._failing = False
+
+    @property
+    def open_subscriptions(self) -> int:
+        return self._fanout.open_subscriptions
 
     def _name(self, channel: str) -> str:
         return f"{self._prefix}:ev:{channel}"
@@ -146,61 +210,89 @@ class RedisEventBus:
         payload = json.dumps(event, default=str, separators=(",", ":"))
         await self._redis.publish(self._name(channel), payload)
 
+    async def start(self) -> None:
+        """Listen; returns once Redis confirmed the pattern, so nothing published later is
+        missed. While Redis is unreachable it returns at once: subscribers then see no events
+        and fall back to reading the job (events are hints), and the listener keeps trying."""
+        if self._listener is None or self._listener.done():
+            self._connected = asyncio.Event()
+            self._failing = False
+            self._listener = asyncio.create_task(self._listen(), name="storygate-events")
+        if self._connected.is_set() or self._failing:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), 5.0)
+
     @asynccontextmanager
     async def _subscription(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        name = self._name(channel)
-        pubsub = self._redis.pubsub()
-        try:
-            await pubsub.subscribe(name)
-            await self._await_confirmation(pubsub)
-            yield _RedisEvents(pubsub, self._closed, self._poll_interval)
-        finally:
-            try:
-                await pubsub.unsubscribe(name)
-            except Exception:
-                log.debug("unsubscribe from %s failed", name, exc_info=True)
-            await pubsub.aclose()
-
-    async def _await_confirmation(self, pubsub: PubSub) -> None:
-        """Wait for Redis to acknowledge SUBSCRIBE, so nothing published afterwards is missed."""
-        while True:
-            message = await pubsub.get_message(timeout=5.0)
-            if message is None:
-                raise TimeoutError("Redis did not confirm the subscription")
-            if message.get("type") == "subscribe":
-                return
+        await self.start()
+        async with self._fanout.subscription(channel) as events:
+            yield events
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         return self._subscription(channel)
 
+    def watch(self, watcher: Watcher) -> None:
+        self._fanout.watch(watcher)
+
+    async def _open(self) -> Any:
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.psubscribe(self._pattern)
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is None:
+                    raise TimeoutError("Redis did not confirm the event subscription")
+                if message.get("type") == "psubscribe":
+                    return pubsub
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
+
+    async def _listen(self) -> None:
+        skip = len(self._prefix) + len(":ev:")
+        pubsub = None
+        try:
+            while True:
+                try:
+                    if pubsub is None:
+                        pubsub = await self._open()
+                        if self._connected.is_set() or self._failing:
+                            self._fanout.reset()  # events published meanwhile were missed
+                        self._connected.set()
+                        self._failing = False
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                except (RedisError, OSError) as exc:
+                    log.warning("event subscription lost, reconnecting: %s", exc)
+                    if pubsub is not None:
+                        with contextlib.suppress(Exception):
+                            await pubsub.aclose()
+                    pubsub = None
+                    self._failing = True
+                    await asyncio.sleep(self._retry)
+                    continue
+                if message is None or message.get("type") != "pmessage":
+                    continue
+                channel = message["channel"]
+                if isinstance(channel, bytes):
+                    channel = channel.decode()
+                try:
+                    event = json.loads(message["data"])
+                except (TypeError, ValueError):
+                    log.warning("dropping a malformed event on %r", channel)
+                    continue
+                if isinstance(event, dict):
+                    self._fanout.deliver(channel[skip:], event)
+        finally:
+            if pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
     async def close(self) -> None:
-        self._closed.set()
-
-
-class _RedisEvents:
-    """Iterator over one pub/sub connection; like ``_QueueEvents``, it survives a cancelled
-    ``__anext__`` (redis-py reconnects and re-subscribes a connection interrupted mid-read)."""
-
-    def __init__(self, pubsub: PubSub, closed: asyncio.Event, poll_interval: float) -> None:
-        self._pubsub = pubsub
-        self._closed = closed
-        self._poll_interval = poll_interval
-
-    def __aiter__(self) -> _RedisEvents:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        while not self._closed.is_set():
-            message = await self._pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=self._poll_interval
-            )
-            if message is None or message.get("type") != "message":
-                continue
-            try:
-                event = json.loads(message["data"])
-            except (TypeError, ValueError):
-                log.warning("dropping a malformed event on %r", message.get("channel"))
-                continue
-            if isinstance(event, dict):
-                return event
-        raise StopAsyncIteration
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+        self._fanout.close()

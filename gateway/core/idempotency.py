@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
@@ -70,6 +73,14 @@ class InFlight:
 BeginResult = Acquired | Replay | Mismatch | InFlight
 
 
+def canonical_json(value: Any) -> bytes:
+    """A JSON body as a fingerprint sees it: key order and spacing do not matter. ``value`` is
+    the raw body (bytes) or what it decoded to."""
+    if isinstance(value, bytes | bytearray):
+        value = msgspec.json.decode(value or b"null")
+    return msgspec.json.encode(value, order="sorted")
+
+
 def fingerprint(method: str, path: str, body: bytes) -> str:
     """NUL separators keep (method, path, body) unambiguous: neither may contain NUL."""
     digest = hashlib.sha256()
@@ -110,11 +121,22 @@ class Idempotency:
         wait_seconds: float = 10.0,
         poll_seconds: float = 0.05,
         storable: Callable[[int], bool] = _default_storable,
+        cache_seconds: float = 0.0,
+        cache_size: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
         self.storable = storable
+        # Finished records are immutable, so a replay is served from memory for a little
+        # while (a small fraction of the records' own lifetime): retries come in bursts.
+        self._cache_seconds = cache_seconds
+        self._cache_size = max(1, cache_size)
+        self._monotonic = monotonic
+        self._replays: OrderedDict[tuple[str, str, str], tuple[float, str, StoredResponse]] = (
+            OrderedDict()
+        )
 
     async def run(
         self,
@@ -125,6 +147,14 @@ class Idempotency:
         handler: Callable[[], Awaitable[StoredResponse]],
     ) -> tuple[StoredResponse, bool]:
         """Run ``handler`` at most once per key; returns (response, replayed)."""
+        cached = self._replays.get((account_id, family, key))
+        if cached is not None and cached[0] > self._monotonic():
+            if cached[1] != fingerprint:
+                raise Conflict(
+                    "Idempotency key was already used with a different request",
+                    reason="mismatch",
+                )
+            return cached[2], True
         if not key:
             raise InvalidInput("Idempotency key must not be empty")
         loop = asyncio.get_running_loop()
@@ -132,6 +162,7 @@ class Idempotency:
         while True:
             result = await self.store.begin(account_id, family, key, fingerprint)
             if isinstance(result, Replay):
+                self._remember(account_id, family, key, fingerprint, result.response)
                 return result.response, True
             if isinstance(result, Mismatch):
                 raise Conflict(
@@ -165,6 +196,17 @@ class Idempotency:
             # against. The pending record expires with its lock and the key becomes usable.
             log.exception("could not store idempotent response (family=%s)", lease.family)
         return response
+
+    def _remember(
+        self, account_id: str, family: str, key: str, fingerprint: str, response: StoredResponse
+    ) -> None:
+        if self._cache_seconds <= 0:
+            return
+        deadline = self._monotonic() + self._cache_seconds
+        self._replays[(account_id, family, key)] = (deadline, fingerprint, response)
+        self._replays.move_to_end((account_id, family, key))
+        while len(self._replays) > self._cache_size:
+            self._replays.popitem(last=False)
 
     async def purge_expired(self) -> int:
         """Drop records past their TTL (the sweeper calls this; Redis expires its own)."""
@@ -229,9 +271,20 @@ class SqlIdempotencyStore:
         }
 
     async def begin(self, account_id: str, family: str, key: str, fingerprint: str) -> BeginResult:
+        pk = self._pk(account_id, family, key)
+        # A replay (or a mismatch) of a finished record needs no write: read it first, so that
+        # retries never queue behind SQLite's single writer.
+        async with self.db.read() as conn:
+            done = (await conn.execute(select(IdempotencyRecord).where(pk))).one_or_none()
+        if (
+            done is not None and done.state == _DONE and as_utc(done.expires_at) > self.clock()  # type: ignore[operator]
+        ):
+            if done.fingerprint != fingerprint:
+                return Mismatch()
+            body = bytes(done.body) if done.body is not None else b""
+            return Replay(StoredResponse(done.status_code, dict(done.headers), body))
         token = new_id("idl")
         insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
-        pk = self._pk(account_id, family, key)
         async with self.db.write() as conn:
             # A row deleted between our insert and our read (abandoned, purged) means retry.
             for _ in range(5):

@@ -3,11 +3,13 @@
     queued -> running -> succeeded | failed | canceled
     queued -> failed | canceled
     running -> queued            (only ``requeue``: resuming after a restart)
+    queued -> (gone)             (only ``discard``: an admission undone before the job ran)
 
 Every transition is a compare-and-swap (``UPDATE ... WHERE status IN (...) RETURNING``), so when
 a worker finishing, a client canceling and a recovery sweep race, exactly one of them wins, and
 only the winner settles the job's reservation. That is what makes "captured or released exactly
-once" hold without any lock outside the database.
+once" hold without any lock outside the database. A finished job's result changes only under an
+edit claim (a lease) and a compare-and-swap on its revision, so two edits never lose each other.
 """
 
 from __future__ import annotations
@@ -15,122 +17,61 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import delete, func, insert, select, update
 
 from gateway.core import ids
-from gateway.core.errors import NotFound
+from gateway.core.errors import NotFound, QuotaExceeded
 from gateway.core.events import EventBus
+from gateway.core.job_edits import ResultEdits
+from gateway.core.job_records import (
+    CODE_MAX,
+    ERROR_MAX,
+    FINAL,
+    JOBS,
+    MESSAGE_MAX,
+    OPEN,
+    STEP_MAX,
+    JobInfo,
+    JobStatus,
+    channel_of,
+    cut,
+    event_of,
+    job_info,
+)
+from gateway.core.pages import Cursor, beyond
 from gateway.db.engine import Database
-from gateway.db.models import Job, as_utc, utcnow
+from gateway.db.models import Account, utcnow
+
+__all__ = ["FINAL", "DailyCap", "JobInfo", "JobService", "JobStatus", "channel_of", "event_of"]
 
 log = logging.getLogger(__name__)
 
-JOBS = cast(Table, Job.__table__)  # type: ignore[attr-defined]
 _C = JOBS.c
-
-# Column widths of the jobs table; PostgreSQL rejects longer strings, so they are cut here.
-_STEP_MAX = 200
-_MESSAGE_MAX = 1000
-_CODE_MAX = 60
-_ERROR_MAX = 2000
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
-_OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
+_A = Account.__table__.c  # type: ignore[attr-defined]
 
 Settle = Callable[[str, bool], Awaitable[int]]
 
 
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    id: str
-    account_id: str
-    family: str
-    kind: str
-    status: JobStatus
-    runner: str
-    pct: int
-    step: str
-    message: str
-    params: dict[str, Any]
-    progress: dict[str, Any]
-    result: dict[str, Any] | None
-    error_code: str | None
-    error_message: str | None
-    attempts: int
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+class DailyCap:
+    """At most ``limit`` jobs of one family and kind per account and UTC day, counted from the
+    jobs table inside the transaction that creates the job (with the account's row locked), so
+    the count is exact under concurrency, survives restarts, and an undone admission (its job
+    discarded) gives its place back."""
 
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
 
 
-def _info(row: Row[Any]) -> JobInfo:
-    m = row._mapping
-    return JobInfo(
-        id=m["id"],
-        account_id=m["account_id"],
-        family=m["family"],
-        kind=m["kind"],
-        status=JobStatus(m["status"]),
-        runner=m["runner"],
-        pct=m["pct"],
-        step=m["step"],
-        message=m["message"],
-        params=dict(m["params"] or {}),
-        progress=dict(m["progress"] or {}),
-        result=dict(m["result"]) if m["result"] is not None else None,
-        error_code=m["error_code"],
-        error_message=m["error_message"],
-        attempts=m["attempts"],
-        created_at=cast(datetime, as_utc(m["created_at"])),
-        updated_at=cast(datetime, as_utc(m["updated_at"])),
-        started_at=as_utc(m["started_at"]),
-        finished_at=as_utc(m["finished_at"]),
-    )
+def _day_start(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _cut(value: str | None, limit: int) -> str | None:
-    return None if value is None else value[:limit]
-
-
-def event_of(job: JobInfo) -> dict[str, Any]:
-    """The payload published on ``job:{id}`` for every state change."""
-    return {
-        "job_id": job.id,
-        "status": job.status.value,
-        "pct": job.pct,
-        "step": job.step,
-        "message": job.message,
-        "progress": job.progress,
-        "final": job.final,
-        "error_code": job.error_code,
-        "error_message": job.error_message,
-    }
-
-
-def channel_of(job_id: str) -> str:
-    return f"job:{job_id}"
-
-
-class JobService:
+class JobService(ResultEdits):
     def __init__(
         self,
         db: Database,
@@ -154,38 +95,51 @@ class JobService:
             row = (await conn.execute(stmt)).first()
         if row is None:
             raise NotFound("job not found", job_id=job_id)
-        return _info(row)
+        return job_info(row)
 
-    async def list(
+    async def page(
         self,
         account_id: str,
         *,
         family: str | None = None,
-        kind: str | None = None,
+        kinds: Iterable[str] | None = None,
         limit: int = 50,
-        before: datetime | None = None,
-    ) -> builtins.list[JobInfo]:
+        after: Cursor | None = None,
+    ) -> tuple[builtins.list[JobInfo], Cursor | None]:
+        """One page of the account's jobs, newest first, and the cursor of the next page.
+
+        The order is (created_at, id), so jobs created in the same instant are neither skipped
+        nor repeated at a page boundary."""
+        size = max(1, min(limit, 1000))
         stmt = select(JOBS).where(_C.account_id == account_id)
         if family is not None:
             stmt = stmt.where(_C.family == family)
-        if kind is not None:
-            stmt = stmt.where(_C.kind == kind)
-        if before is not None:
-            stmt = stmt.where(_C.created_at < before)
-        stmt = stmt.order_by(_C.created_at.desc(), _C.id.desc()).limit(max(1, min(limit, 1000)))
+        if kinds is not None:
+            stmt = stmt.where(_C.kind.in_(builtins.list(kinds)))
+        stmt = stmt.where(beyond(_C.created_at, _C.id, after))
+        stmt = stmt.order_by(_C.created_at.desc(), _C.id.desc()).limit(size + 1)
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_info(r) for r in rows]
+        jobs = [job_info(r) for r in rows[:size]]
+        more = len(rows) > size
+        return jobs, (Cursor(jobs[-1].created_at, jobs[-1].id) if more else None)
+
+    async def list(
+        self, account_id: str, *, family: str | None = None, limit: int = 50
+    ) -> builtins.list[JobInfo]:
+        """The first page only (operators' and tests' convenience)."""
+        jobs, _ = await self.page(account_id, family=family, limit=limit)
+        return jobs
 
     async def unfinished(self, runner: str) -> builtins.list[JobInfo]:
         stmt = (
             select(JOBS)
-            .where(_C.runner == runner, _C.status.in_([s.value for s in _OPEN]))
+            .where(_C.runner == runner, _C.status.in_([s.value for s in OPEN]))
             .order_by(_C.created_at, _C.id)
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_info(r) for r in rows]
+        return [job_info(r) for r in rows]
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -198,6 +152,8 @@ class JobService:
         *,
         runner: str = "inprocess",
         job_id: str | None = None,
+        subject_id: str | None = None,
+        daily_cap: DailyCap | None = None,
     ) -> JobInfo:
         now = self._clock()
         stmt = (
@@ -207,6 +163,7 @@ class JobService:
                 account_id=account_id,
                 family=family,
                 kind=kind,
+                subject_id=subject_id,
                 status=JobStatus.QUEUED.value,
                 runner=runner,
                 pct=0,
@@ -222,10 +179,72 @@ class JobService:
             .returning(JOBS)
         )
         async with self._db.write() as conn:
+            if daily_cap is not None:
+                await self._check_daily(conn, account_id, family, kind, daily_cap, now)
             row = (await conn.execute(stmt)).one()
-        job = _info(row)
+        job = job_info(row)
         await self._publish(job)
         return job
+
+    @staticmethod
+    async def _check_daily(
+        conn: Any, account_id: str, family: str, kind: str, cap: DailyCap, now: datetime
+    ) -> None:
+        # The account row's lock serialises this account's creates on PostgreSQL (SQLite has
+        # one writer), so the count and the insert cannot interleave with another create.
+        await conn.execute(select(_A.id).where(_A.id == account_id).with_for_update())
+        count = await conn.scalar(
+            select(func.count())
+            .select_from(JOBS)
+            .where(
+                _C.account_id == account_id,
+                _C.family == family,
+                _C.kind == kind,
+                _C.created_at >= _day_start(now),
+            )
+        )
+        if int(count or 0) >= cap.limit:
+            raise QuotaExceeded(
+                f"{cap.limit} a day reached; it resets at 00:00 UTC", limit=cap.limit, window="day"
+            )
+
+    async def count_today(self, account_id: str, family: str, kind: str) -> int:
+        """Jobs of one family and kind the account created since 00:00 UTC."""
+        stmt = (
+            select(func.count())
+            .select_from(JOBS)
+            .where(
+                _C.account_id == account_id,
+                _C.family == family,
+                _C.kind == kind,
+                _C.created_at >= _day_start(self._clock()),
+            )
+        )
+        async with self._db.read() as conn:
+            return int((await conn.scalar(stmt)) or 0)
+
+    async def discard(self, job_id: str) -> bool:
+        """Delete a job no runner has started (an admission being undone); ``False`` when it
+        already started, in which case its own outcome settles it."""
+        stmt = (
+            delete(JOBS)
+            .where(_C.id == job_id, _C.status == JobStatus.QUEUED.value, _C.attempts == 0)
+            .returning(_C.id)
+        )
+        async with self._db.write() as conn:
+            gone = (await conn.execute(stmt)).first() is not None
+        return gone
+
+    async def heartbeat(self, job_id: str) -> bool:
+        """The running job's worker is alive; ``False`` once the job is no longer running."""
+        stmt = (
+            update(JOBS)
+            .where(_C.id == job_id, _C.status == JobStatus.RUNNING.value)
+            .values(heartbeat_at=self._clock())
+            .returning(_C.id)
+        )
+        async with self._db.write() as conn:
+            return (await conn.execute(stmt)).first() is not None
 
     async def start(self, job_id: str) -> JobInfo | None:
         """Claim a queued job for this runner; ``None`` means someone else owns it or it is over."""
@@ -236,6 +255,7 @@ class JobService:
             status=JobStatus.RUNNING.value,
             attempts=_C.attempts + 1,
             started_at=now,
+            heartbeat_at=now,
         )
         if job is not None:
             await self._publish(job)
@@ -259,9 +279,9 @@ class JobService:
         if pct is not None:
             values["pct"] = max(0, min(100, int(pct)))
         if step is not None:
-            values["step"] = _cut(step, _STEP_MAX)
+            values["step"] = cut(step, STEP_MAX)
         if message is not None:
-            values["message"] = _cut(message, _MESSAGE_MAX)
+            values["message"] = cut(message, MESSAGE_MAX)
         running = _C.status == JobStatus.RUNNING.value
         async with self._db.write() as conn:
             if data:
@@ -282,7 +302,7 @@ class JobService:
             ).first()
         if row is None:
             return False
-        await self._publish(_info(row))
+        await self._publish(job_info(row))
         return True
 
     async def succeed(self, job_id: str, result: dict[str, Any]) -> bool:
@@ -301,10 +321,10 @@ class JobService:
         now = self._clock()
         job = await self._transition(
             job_id,
-            _OPEN,
+            OPEN,
             status=JobStatus.FAILED.value,
-            error_code=_cut(code, _CODE_MAX),
-            error_message=_cut(message, _ERROR_MAX),
+            error_code=cut(code, CODE_MAX),
+            error_message=cut(message, ERROR_MAX),
             finished_at=now,
         )
         return await self._finished(job, capture=False)
@@ -316,7 +336,7 @@ class JobService:
         now = self._clock()
         job = await self._transition(
             job_id,
-            _OPEN,
+            OPEN,
             status=JobStatus.CANCELED.value,
             error_code="canceled",
             error_message="the job was canceled",
@@ -331,21 +351,6 @@ class JobService:
         await self._publish(job)
         return True
 
-    async def update_result(self, job_id: str, result: dict[str, Any]) -> None:
-        """Rewrite a job's result after the fact (a chat edit of a finished book)."""
-        stmt = (
-            update(JOBS)
-            .where(_C.id == job_id)
-            .values(result=result, updated_at=self._clock())
-            .returning(_C.id)
-        )
-        async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None:
-            raise NotFound("job not found", job_id=job_id)
-
-    # -- internals -----------------------------------------------------------------------------
-
     async def _transition(
         self, job_id: str, allowed: Iterable[JobStatus], **values: Any
     ) -> JobInfo | None:
@@ -358,7 +363,7 @@ class JobService:
         )
         async with self._db.write() as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _info(row)
+        return None if row is None else job_info(row)
 
     async def _finished(self, job: JobInfo | None, *, capture: bool) -> bool:
         """Settle the reservation of a job this caller just moved to a final state.

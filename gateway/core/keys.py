@@ -11,6 +11,7 @@ request would turn every read-only call into a write transaction.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import ipaddress
@@ -25,13 +26,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Select, insert, or_, select, update
 from sqlmodel import col
 
 from gateway.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from gateway.core.ids import new_id
 from gateway.core.key_invalidation import EVICT_ALL, KeyInvalidation
+from gateway.core.pages import Cursor, beyond
 from gateway.core.plans import check_family, default_plan, get_plan
+from gateway.core.single_flight import SingleFlight
 from gateway.db.engine import Database
 from gateway.db.models import Account, AccountPlan, ApiKey, as_utc, utcnow
 
@@ -147,6 +150,7 @@ class KeyService:
         cache_size: int = 10_000,
         clock: Callable[[], datetime] = utcnow,
         usage_flush_seconds: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._invalidation = invalidation
@@ -159,7 +163,10 @@ class KeyService:
         self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
         # Bumped on every eviction so that a lookup which raced a revocation is not cached.
         self._evictions = 0
+        self._flights: SingleFlight[KeyInfo | None] = SingleFlight()
         self._clock = clock
+        # Cache lifetimes run on this clock; tests steer it instead of sleeping.
+        self._monotonic = monotonic
         self._flush_every = usage_flush_seconds
         self._touched: OrderedDict[str, datetime] = OrderedDict()
         self._pending: dict[str, datetime] = {}
@@ -183,6 +190,8 @@ class KeyService:
         await self._invalidation.close()
 
     def _on_revoked(self, key_hash: str) -> None:
+        if key_hash.startswith("acct:"):
+            return  # an account change, for the account service's cache
         self._evictions += 1
         if key_hash == EVICT_ALL:
             self._cache.clear()
@@ -236,12 +245,37 @@ class KeyService:
         return IssuedKey(info=info, raw=raw)
 
     async def list(self, account_id: str, family: str | None = None) -> list[KeyInfo]:
+        """Every key of the account, newest first (operators' view: the CLI wants them all)."""
+        query = self._newest_first(account_id, family)
+        async with self._db.read() as conn:
+            return [_info(row) for row in await conn.execute(query)]
+
+    async def page(
+        self,
+        account_id: str,
+        family: str | None = None,
+        *,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> tuple[builtins.list[KeyInfo], Cursor | None]:
+        """One page of the account's keys, newest first, and the cursor of the next page.
+
+        The order is (created_at, id), so keys created in the same instant are neither skipped
+        nor repeated at a page boundary."""
+        size = max(1, min(limit, 1000))
+        query = self._newest_first(account_id, family)
+        query = query.where(beyond(col(ApiKey.created_at), col(ApiKey.id), after))
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query.limit(size + 1))).all()
+        keys = [_info(row) for row in rows[:size]]
+        more = len(rows) > size
+        return keys, (Cursor(keys[-1].created_at, keys[-1].id) if more else None)
+
+    def _newest_first(self, account_id: str, family: str | None) -> Select[Any]:
         query = select(ApiKey).where(col(ApiKey.account_id) == account_id)
         if family is not None:
             query = query.where(col(ApiKey.family) == check_family(family))
-        query = query.order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
-        async with self._db.read() as conn:
-            return [_info(row) for row in await conn.execute(query)]
+        return query.order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
 
     async def get(self, key_id: str, account_id: str | None = None) -> KeyInfo:
         async with self._db.read() as conn:
@@ -298,11 +332,13 @@ class KeyService:
             raise Unauthenticated("invalid")
         digest = hash_key(raw)
         cached = self._cache.get(digest)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > self._monotonic():
             self._cache.move_to_end(digest)
             info = cached[1]
         else:
-            info = await self._lookup(digest)
+            # One read per digest however many requests miss at once; a flight begun before
+            # an eviction is not joined after it (the generation is part of the key).
+            info = await self._flights.run((digest, self._evictions), lambda: self._lookup(digest))
         if info is None or info.family != family:
             raise Unauthenticated("invalid")
         now = self._clock()
@@ -315,6 +351,16 @@ class KeyService:
         self._note_use(info.id, now)
         return info
 
+    async def revoked_owner(self, raw: str, family: str) -> str | None:
+        """The account a revoked key of ``family`` belonged to (to tell its caller why it
+        stopped working); ``None`` for a key that is unknown, live or of another family."""
+        if not looks_like_key(family, raw):
+            return None
+        info = await self._lookup(hash_key(raw))
+        if info is None or info.family != family or info.revoked_at is None:
+            return None
+        return info.account_id
+
     async def _lookup(self, digest: str) -> KeyInfo | None:
         seen = self._evictions
         async with self._db.read() as conn:
@@ -323,7 +369,7 @@ class KeyService:
         info = _info(row) if row is not None else None
         ttl = self._ttl if info else self._negative_ttl
         if seen == self._evictions and ttl > 0:
-            self._cache[digest] = (time.monotonic() + ttl, info)
+            self._cache[digest] = (self._monotonic() + ttl, info)
             self._cache.move_to_end(digest)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)

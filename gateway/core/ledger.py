@@ -3,8 +3,9 @@
 A wallet is one unit of one account: a monthly bucket that refills on the 1st (UTC) and a
 perpetual balance that never lapses. Spending goes through holds: ``reserve`` takes the amount
 now (monthly first, then perpetual), and the hold is later captured (spent) or released (given
-back) exactly once, by a compare-and-swap on its state. Holds expire, so a crashed worker cannot
-strand credits.
+back) exactly once, by a compare-and-swap on its state. A hold is a lease that lives as long as
+its job (``gateway.core.leases``), so a crashed worker cannot strand credits and a slow queue
+cannot make work free.
 
 The wallet columns move in the same transaction as the append-only entries, so admission is a
 single conditional UPDATE that cannot oversell however many reservers race: PostgreSQL
@@ -252,19 +253,6 @@ class Ledger:
         async with self.db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_hold(row.unit, row) for row in rows]
-
-    async def release_expired(self) -> int:
-        """Each expired hold is released in its own transaction (see ``settle_job``); a hold
-        captured meanwhile simply loses the compare-and-swap."""
-        now = self._now()
-        stmt = select(_R.id).where(_R.state == HELD, _R.expires_at < now).order_by(_R.expires_at)
-        async with self.db.read() as conn:
-            expired = list((await conn.execute(stmt)).scalars())
-        released = 0
-        for hold_id in expired:
-            async with self.db.write() as conn:
-                released += await self._release(conn, hold_id, now)
-        return released
 
     async def audit(self, account_id: str, unit: str) -> bool:
         """One statement, so the sums and the columns come from the same snapshot."""

@@ -294,7 +294,7 @@ class Storage:
             # different (account, path) pairs share a signature.
             raise InvalidInput("account id and path cannot contain a newline")
         message = f"{account_id}\n{path}\n{expires}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._secret, message, "sha256").hex()  # the C fast path
 
     def sign(self, account_id: str, path: str, *, expires_in: int) -> tuple[int, str]:
         if expires_in <= 0:

@@ -21,8 +21,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from contracts.common import EMAIL
 from gateway.core.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from gateway.core.ids import new_id
+from gateway.core.pages import Cursor, beyond
 from gateway.db.engine import Database
 from gateway.db.models import Job, Team, TeamBook, TeamInvite, TeamMember, as_utc, utcnow
 
@@ -31,7 +33,7 @@ OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 _MANAGERS = frozenset({OWNER, ADMIN})
 PENDING, ACCEPTED = "pending", "accepted"
 # A plausible address, not RFC 5322: the invite is delivered out of band, never by us.
-_EMAIL = re.compile(r"[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+")
+_EMAIL = re.compile(EMAIL)  # the same rule the contracts document
 MAX_SEATS_LIMIT = 10_000
 
 
@@ -132,9 +134,13 @@ def _usable(identifier: Any) -> bool:
     return isinstance(identifier, str) and 0 < len(identifier) <= 64 and "\x00" not in identifier
 
 
+def _beyond(at: Any, ident: Any, cursor: Cursor | None, *, newest_first: bool = True) -> Any:
+    return beyond(col(at), col(ident), cursor, newest_first=newest_first)
+
+
 def normalise_email(email: Any) -> str:
     text = email.strip().lower() if isinstance(email, str) else ""
-    if len(text) > 320 or not _EMAIL.fullmatch(text):
+    if len(text) > 320 or not _EMAIL.match(text):
         raise InvalidInput("email must be an email address")
     return text
 
@@ -181,19 +187,32 @@ class TeamService:
             )
         return await self.get(team_id, owner_account_id)
 
-    async def list_for(self, account_id: str, family: str | None = None) -> list[TeamInfo]:
-        """Every team the account belongs to, owned or joined, oldest first."""
+    async def list_for(
+        self,
+        account_id: str,
+        family: str | None = None,
+        *,
+        limit: int = 100,
+        after: Cursor | None = None,
+    ) -> tuple[list[TeamInfo], Cursor | None]:
+        """One page of the teams the account belongs to, owned or joined, oldest first, and
+        the cursor of the next page (None on the last)."""
+        size = max(1, min(limit, 1000))
+        mine = [col(TeamMember.account_id) == account_id]
+        if family is not None:
+            mine.append(col(Team.family) == family)
         query = (
             select(Team)
             .join(TeamMember, col(TeamMember.team_id) == col(Team.id))
-            .where(col(TeamMember.account_id) == account_id)
+            .where(*mine, _beyond(Team.created_at, Team.id, after, newest_first=False))
             .order_by(col(Team.created_at), col(Team.id))
+            .limit(size + 1)
         )
-        if family is not None:
-            query = query.where(col(Team.family) == family)
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
-            return [await self._load(conn, row) for row in rows]
+            teams = [await self._load(conn, row) for row in rows[:size]]
+        more = len(rows) > size
+        return teams, (Cursor(teams[-1].created_at, teams[-1].id) if more else None)
 
     async def get(self, team_id: str, account_id: str) -> TeamInfo:
         async with self._db.read() as conn:
@@ -305,11 +324,17 @@ class TeamService:
             rows = await self._library_rows(conn, team_id, job_id=job_id)
         return rows[0]
 
-    async def library(self, team_id: str, account_id: str) -> list[LibraryEntry]:
-        """Shared books, newest first."""
+    async def library(
+        self, team_id: str, account_id: str, *, limit: int = 100, after: Cursor | None = None
+    ) -> tuple[list[LibraryEntry], Cursor | None]:
+        """One page of shared books, newest first, and the cursor of the next page."""
+        size = max(1, min(limit, 1000))
         async with self._db.read() as conn:
             await self._team_of_member(conn, team_id, account_id)
-            return await self._library_rows(conn, team_id)
+            rows = await self._library_rows(conn, team_id, limit=size + 1, after=after)
+        books = rows[:size]
+        more = len(rows) > size
+        return books, (Cursor(books[-1].shared_at, books[-1].job_id) if more else None)
 
     async def library_entry(self, team_id: str, account_id: str, job_id: str) -> LibraryEntry:
         """One shared book, for a member who may not own it (e.g. to fetch its cover)."""
@@ -381,7 +406,13 @@ class TeamService:
         )
 
     async def _library_rows(
-        self, conn: AsyncConnection, team_id: str, *, job_id: str | None = None
+        self,
+        conn: AsyncConnection,
+        team_id: str,
+        *,
+        job_id: str | None = None,
+        limit: int | None = None,
+        after: Cursor | None = None,
     ) -> list[LibraryEntry]:
         query: Any = (
             select(
@@ -393,8 +424,12 @@ class TeamService:
                 col(Job.params),
             )
             .join(Job, col(Job.id) == col(TeamBook.job_id))
-            .where(col(TeamBook.team_id) == team_id)
-            .order_by(col(TeamBook.shared_at).desc(), col(TeamBook.job_id))
+            .where(
+                col(TeamBook.team_id) == team_id,
+                _beyond(TeamBook.shared_at, TeamBook.job_id, after),
+            )
+            .order_by(col(TeamBook.shared_at).desc(), col(TeamBook.job_id).desc())
+            .limit(limit)
         )
         if job_id is not None:
             query = query.where(col(TeamBook.job_id) == job_id)

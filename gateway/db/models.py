@@ -48,6 +48,9 @@ class AccountPlan(SQLModel, table=True):
     account_id: str = Field(primary_key=True, foreign_key="accounts.id", max_length=40)
     family: str = Field(primary_key=True, max_length=20)
     plan: str = Field(max_length=40)
+    # An operator's per-minute request limit for this account in this family (``accounts
+    # set-rate``): NULL = the plan's figure, 0 = no per-minute limit.
+    per_minute: int | None = Field(default=None)
     updated_at: datetime = _ts()
 
 
@@ -127,11 +130,17 @@ class Reservation(SQLModel, table=True):
 
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_runner", "status", "runner"),)
+    __table_args__ = (
+        Index("ix_jobs_status_runner", "status", "runner"),
+        # Cursor pages and daily counts walk one account's jobs in (created_at, id) order.
+        Index("ix_jobs_account_created", "account_id", "created_at", "id"),
+    )
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
     family: str = Field(max_length=20)
     kind: str = Field(max_length=60)
+    # The job another job works on (a chat edit or an audiobook names its book).
+    subject_id: str | None = Field(default=None, max_length=64, index=True)
     status: str = Field(default="queued", max_length=12)
     runner: str = Field(default="inprocess", max_length=12)
     pct: int = 0
@@ -143,6 +152,12 @@ class Job(SQLModel, table=True):
     error_code: str | None = Field(default=None, max_length=60)
     error_message: str | None = Field(default=None, max_length=2000)
     attempts: int = 0
+    # Bumped by every change to a finished job's result (edits compare-and-swap on it).
+    revision: int = 0
+    # Until when one editor holds the right to change the result (a lease, so a crash frees it).
+    edit_until: datetime | None = _ts(nullable=True)
+    # The last beat of the worker running the job; a running job whose beat stopped is dead.
+    heartbeat_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     started_at: datetime | None = _ts(nullable=True)

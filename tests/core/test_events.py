@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -87,7 +88,13 @@ async def test_leaving_a_subscription_stops_delivery(bus: EventBus) -> None:
     await bus.publish("job:c", {"x": 2})  # nobody listens now; must not raise
     async with bus.subscribe("job:c") as events:
         await bus.publish("job:c", {"x": 3})
-        assert [e["x"] for e in await take(events, 1)] == [3]
+        # The one process-wide Redis listener may still be carrying x=2 (published before this
+        # subscription) when it opens: events are hints, so a late old one is harmless; what
+        # must hold is that nothing published after subscribing is missed.
+        got = [e["x"] for e in await take(events, 1)]
+        if got == [2]:
+            got = [e["x"] for e in await take(events, 1)]
+        assert got == [3]
 
 
 async def test_a_timed_out_wait_leaves_the_subscription_usable(bus: EventBus) -> None:
@@ -140,14 +147,12 @@ async def test_redis_bus_uses_prefixed_channels_and_json(redis_url: str, redis_p
     try:
         async with bus.subscribe("job:r") as events:
             channel = f"{redis_prefix}:ev:job:r"
-            assert (await client.pubsub_numsub(channel))[0][1] == 1
             # Another process (a worker) publishing raw JSON reaches this subscriber.
             await client.publish(channel, json.dumps({"from": "worker"}))
             await client.publish(channel, b"not json")  # skipped, not fatal
             await bus.publish("job:r", {"from": "bus"})
             got = await take(events, 2)
         assert got == [{"from": "worker"}, {"from": "bus"}]
-        assert (await client.pubsub_numsub(channel))[0][1] == 0
         other = RedisEventBus(client, prefix=redis_prefix + "x")
         async with bus.subscribe("job:r") as events:
             await other.publish("job:r", {"other": True})
@@ -155,3 +160,40 @@ async def test_redis_bus_uses_prefixed_channels_and_json(redis_url: str, redis_p
     finally:
         await bus.close()
         await client.aclose()
+
+
+async def test_redis_bus_holds_one_connection_however_many_subscribers(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = aioredis.from_url(redis_url)
+    probe = aioredis.from_url(redis_url)
+    bus = RedisEventBus(client, prefix=redis_prefix)
+    try:
+        await bus.start()
+        before = len(await probe.client_list())
+        async with contextlib.AsyncExitStack() as stack:
+            streams = [
+                await stack.enter_async_context(bus.subscribe(f"job:{i % 7}")) for i in range(300)
+            ]
+            assert bus.open_subscriptions == 300
+            assert len(await probe.client_list()) <= before + 1
+            await bus.publish("job:3", {"n": 1})
+            got = await take(streams[3], 1)
+            assert got == [{"n": 1}]
+        assert bus.open_subscriptions == 0
+    finally:
+        await bus.close()
+        await client.aclose()
+        await probe.aclose()
+
+
+async def test_watchers_see_every_event(bus: EventBus) -> None:
+    seen: list[tuple[str, Any]] = []
+    bus.watch(lambda channel, event: seen.append((channel, event)))
+    async with bus.subscribe("job:w") as events:
+        await bus.publish("job:w", {"n": 1})
+        await bus.publish("job:other", {"n": 2})
+        await take(events, 1)
+        await bus.publish("job:w", {"n": 3})
+        await take(events, 1)
+    assert ("job:w", {"n": 1}) in seen and ("job:other", {"n": 2}) in seen

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from gateway.core.errors import Conflict, Unavailable
 from gateway.core.idempotency import (
     Acquired,
+    BeginResult,
     Idempotency,
     IdempotencyStore,
     InFlight,
@@ -31,11 +33,13 @@ from gateway.db.models import IdempotencyRecord, utcnow
 FP = fingerprint("POST", "/v1/stories", b'{"title": "x"}')
 OTHER_FP = fingerprint("POST", "/v1/stories", b'{"title": "y"}')
 RESPONSE = StoredResponse(201, {"content-type": "application/json", "x-id": "s1"}, b"\x00\xff{}")
+T = TypeVar("T")
 
 
 @dataclass
 class Harness:
-    """Builds stores of one implementation and moves its notion of time forward."""
+    """Builds stores of one implementation and moves its notion of time forward (without
+    waiting: an injected clock for SQL, shortened key TTLs for Redis)."""
 
     make: Callable[..., IdempotencyStore]
     advance: Callable[[float], Awaitable[None]]
@@ -45,17 +49,53 @@ class Harness:
 class Counter:
     calls: int = 0
     response: StoredResponse = RESPONSE
-    delay: float = 0.0
+    delay: float = 0.0  # simulated work: the handler takes this long
     fail: bool = False
-    seen: list[int] = field(default_factory=list)
+    # With a gate, the handler holds its key until the test opens the gate.
+    gate: asyncio.Event | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self) -> StoredResponse:
         self.calls += 1
+        self.started.set()  # the handler runs only while its request holds the key
+        if self.gate is not None:
+            await self.gate.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail:
             raise RuntimeError("handler failed")
         return self.response
+
+
+class Watched:
+    """A store that says when it has answered ``InFlight``: a duplicate is then waiting."""
+
+    def __init__(self, inner: IdempotencyStore) -> None:
+        self.inner = inner
+        self.in_flight = asyncio.Event()
+
+    async def begin(self, account_id: str, family: str, key: str, fp: str) -> BeginResult:
+        result = await self.inner.begin(account_id, family, key, fp)
+        if isinstance(result, InFlight):
+            self.in_flight.set()
+        return result
+
+    async def complete(self, lease: Acquired, response: StoredResponse) -> None:
+        await self.inner.complete(lease, response)
+
+    async def abandon(self, lease: Acquired) -> None:
+        await self.inner.abandon(lease)
+
+    async def purge_expired(self) -> int:
+        return await self.inner.purge_expired()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def soon(awaitable: Awaitable[T], timeout: float = 10.0) -> T:
+    """Await something the test has made happen; the timeout only turns a hang into a failure."""
+    return await asyncio.wait_for(awaitable, timeout)
 
 
 def test_fingerprint_separates_parts() -> None:
@@ -129,18 +169,18 @@ class _Suite:
             assert replayed and response.body == f"body {n}".encode()
 
     async def test_records_expire_after_ttl(self, harness: Harness) -> None:
-        idem = Idempotency(harness.make(ttl_seconds=0.5))
+        idem = Idempotency(harness.make(ttl_seconds=60))
         handler = Counter()
         await idem.run("acc_a", "storymint", "k1", FP, handler)
-        await harness.advance(0.2)
+        await harness.advance(20)
         assert (await idem.run("acc_a", "storymint", "k1", FP, handler))[1] is True
-        await harness.advance(0.45)
+        await harness.advance(45)
         # Expired: the key is free again, whatever the body.
         response, replayed = await idem.run("acc_a", "storymint", "k1", OTHER_FP, handler)
         assert (response, replayed, handler.calls) == (RESPONSE, False, 2)
 
     async def test_dead_holder_lock_lapses(self, harness: Harness) -> None:
-        store = harness.make(lock_seconds=0.3)
+        store = harness.make(lock_seconds=30)
         idem = Idempotency(store, wait_seconds=0)
         dead = await store.begin("acc_a", "storymint", "k1", FP)
         assert isinstance(dead, Acquired)
@@ -149,7 +189,7 @@ class _Suite:
             await idem.run("acc_a", "storymint", "k1", FP, handler)
         assert exc.value.details["reason"] == "in_flight"
         assert handler.calls == 0
-        await harness.advance(0.4)
+        await harness.advance(40)
         fresh = StoredResponse(200, {}, b"fresh")
         assert await idem.run("acc_a", "storymint", "k1", FP, Counter(response=fresh)) == (
             fresh,
@@ -161,27 +201,33 @@ class _Suite:
         assert await store.begin("acc_a", "storymint", "k1", FP) == Replay(fresh)
 
     async def test_waiter_takes_over_after_holder_fails(self, harness: Harness) -> None:
-        idem = Idempotency(harness.make(), poll_seconds=0.02)
-        failing = Counter(delay=0.2, fail=True)
+        store = Watched(harness.make())
+        idem = Idempotency(store, poll_seconds=0.02)
+        failing = Counter(fail=True, gate=asyncio.Event())
         handler = Counter()
         first = asyncio.create_task(idem.run("acc_a", "storymint", "k1", FP, failing))
-        await asyncio.sleep(0.05)
+        await soon(failing.started.wait())  # the first request holds the key...
         second = asyncio.create_task(idem.run("acc_a", "storymint", "k1", FP, handler))
+        await soon(store.in_flight.wait())  # ...and the second is waiting for it
+        assert failing.gate is not None
+        failing.gate.set()
         with pytest.raises(RuntimeError):
-            await first
-        assert await second == (RESPONSE, False)
+            await soon(first)
+        assert await soon(second) == (RESPONSE, False)
         assert (failing.calls, handler.calls) == (1, 1)
 
     async def test_waiter_gives_up_with_in_flight(self, harness: Harness) -> None:
-        slow = Counter(delay=0.3)
+        slow = Counter(gate=asyncio.Event())
         store = harness.make()
         holder = asyncio.create_task(Idempotency(store).run("acc_a", "sh", "k1", FP, slow))
-        await asyncio.sleep(0.05)
+        await soon(slow.started.wait())  # held until the gate opens, however long that is
         impatient = Idempotency(store, wait_seconds=0.1, poll_seconds=0.02)
         with pytest.raises(Conflict) as exc:
             await impatient.run("acc_a", "sh", "k1", FP, Counter())
         assert exc.value.details["reason"] == "in_flight"
-        assert await holder == (RESPONSE, False)
+        assert slow.gate is not None
+        slow.gate.set()
+        assert await soon(holder) == (RESPONSE, False)
 
     @pytest.mark.parametrize("replicas", [1, 2])
     async def test_fifty_concurrent_duplicates_execute_once(
@@ -259,10 +305,25 @@ class TestSqlStore(_Suite):
         assert count[0] == 2
 
 
+# Moves one key's clock forward: its remaining TTL shrinks by ARGV[1] ms, and a key whose TTL
+# runs out is deleted, as Redis would have expired it by then. Keys without a TTL stay.
+_ADVANCE_LUA = """
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then return left end
+left = left - tonumber(ARGV[1])
+if left <= 0 then return redis.call('DEL', KEYS[1]) - 1 end
+redis.call('PEXPIRE', KEYS[1], left)
+return left
+"""
+
+
 class TestRedisStore(_Suite):
     @pytest.fixture
     async def harness(self, redis_url: str, redis_prefix: str) -> AsyncIterator[Harness]:
         clients: list[aioredis.Redis] = []
+        admin = aioredis.from_url(redis_url)
+        clients.append(admin)
+        shorten = admin.register_script(_ADVANCE_LUA)
 
         def make(ttl_seconds: float = 86400, lock_seconds: float = 120, replica: bool = False):
             # Every store gets its own client, as separate replicas would.
@@ -272,7 +333,12 @@ class TestRedisStore(_Suite):
                 client, prefix=redis_prefix, ttl_seconds=ttl_seconds, lock_seconds=lock_seconds
             )
 
-        yield Harness(make, asyncio.sleep)
+        async def advance(seconds: float) -> None:
+            # Redis keeps time itself; rather than wait for it, age this test's keys.
+            async for key in admin.scan_iter(match=f"{redis_prefix}:*", count=500):
+                await shorten(keys=[key], args=[int(seconds * 1000)])
+
+        yield Harness(make, advance)
         for client in clients:
             await client.aclose()
 
@@ -310,3 +376,35 @@ class TestRedisStore(_Suite):
                 RedisIdempotencyStore(client, prefix=redis_prefix)
         finally:
             await client.aclose()
+
+
+async def test_replays_are_served_from_memory_briefly_and_stay_scoped() -> None:
+    from gateway.core.idempotency import Replay, StoredResponse
+
+    class CountingStore:
+        def __init__(self) -> None:
+            self.begins = 0
+            self.stored = StoredResponse(200, {}, b'{"job_id":"j1"}')
+
+        async def begin(self, account_id, family, key, fingerprint):  # type: ignore[no-untyped-def]
+            self.begins += 1
+            return Replay(self.stored) if account_id == "acc_a" else Mismatch()
+
+    now = [0.0]
+    store = CountingStore()
+    idem = Idempotency(store, cache_seconds=30, monotonic=lambda: now[0])  # type: ignore[arg-type]
+
+    async def never() -> StoredResponse:
+        raise AssertionError("a replay must not run the handler")
+
+    for _ in range(3):
+        response, replayed = await idem.run("acc_a", "storymint", "k", "fp", never)
+        assert replayed and response.body == b'{"job_id":"j1"}'
+    assert store.begins == 1  # the first replay came from the store, the others from memory
+    with pytest.raises(Conflict):  # another body under the same key, even from memory
+        await idem.run("acc_a", "storymint", "k", "other", never)
+    with pytest.raises(Conflict):  # another account's key of the same name is its own
+        await idem.run("acc_b", "storymint", "k", "fp", never)
+    now[0] += 31
+    await idem.run("acc_a", "storymint", "k", "fp", never)
+    assert store.begins == 3  # expired from memory: asked the store again

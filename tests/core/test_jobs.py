@@ -12,9 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import insert
 
-from gateway.core.errors import NotFound
+from gateway.core.errors import Conflict, NotFound, QuotaExceeded
 from gateway.core.events import EventBus, MemoryEventBus, RedisEventBus
 from gateway.core.jobs import FINAL, JobService, JobStatus
+from gateway.core.pages import Cursor
 from gateway.db.engine import Database
 from gateway.db.models import Account, utcnow
 
@@ -84,27 +85,42 @@ async def test_create_get_list_and_ownership(
     ticks = iter(base + timedelta(seconds=i) for i in range(100))
     clocked = JobService(db, MemoryEventBus(), clock=lambda: next(ticks))
     listing_account = await other_account(db)
-    made = [
+    [
         await clocked.create(listing_account, fam, kind, {"i": i})
         for i, (fam, kind) in enumerate(
             [("storymint", "book"), ("storymint", "image"), ("sleeperhit", "book")] * 2
         )
     ]
-    listed = await clocked.list(listing_account)
-    assert [j.id for j in listed] == [j.id for j in reversed(made)]
-    assert [j.params["i"] for j in await clocked.list(listing_account, family="storymint")] == [
-        4,
-        3,
-        1,
-        0,
-    ]
-    assert [j.params["i"] for j in await clocked.list(listing_account, kind="book")] == [5, 3, 2, 0]
-    assert [
-        j.params["i"] for j in await clocked.list(listing_account, family="storymint", kind="book")
-    ] == [3, 0]
-    assert [j.params["i"] for j in await clocked.list(listing_account, limit=2)] == [5, 4]
-    page = await clocked.list(listing_account, before=made[3].created_at)
-    assert [j.params["i"] for j in page] == [2, 1, 0]
+
+    async def listed(**kw: Any) -> list[int]:
+        jobs, _ = await clocked.page(listing_account, **kw)
+        return [j.params["i"] for j in jobs]
+
+    assert await listed() == [5, 4, 3, 2, 1, 0]
+    assert await listed(family="storymint") == [4, 3, 1, 0]
+    assert await listed(kinds=["book"]) == [5, 3, 2, 0]
+    assert await listed(family="storymint", kinds=["book"]) == [3, 0]
+    first, cursor = await clocked.page(listing_account, limit=2)
+    assert [j.params["i"] for j in first] == [5, 4] and cursor is not None
+    assert await listed(after=Cursor.decode(cursor.encode()), limit=10) == [3, 2, 1, 0]
+    _, last = await clocked.page(listing_account, limit=6)
+    assert last is None  # nothing after the last page
+
+
+async def test_pages_neither_skip_nor_repeat_jobs_created_in_the_same_instant(
+    db: Database, account_id: str
+) -> None:
+    instant = datetime(2030, 6, 1, tzinfo=UTC)
+    same = JobService(db, MemoryEventBus(), clock=lambda: instant)
+    made = {(await same.create(account_id, "storymint", "book", {})).id for _ in range(7)}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        jobs, cursor = await same.page(account_id, limit=3, after=cursor)
+        seen += [j.id for j in jobs]
+        if cursor is None:
+            break
+    assert len(seen) == 7 and set(seen) == made
 
 
 async def test_happy_path_transitions(jobs: JobService, account_id: str, settled: Settled) -> None:
@@ -289,7 +305,7 @@ async def test_events_follow_the_job_and_end_final(
     assert [e["final"] for e in seen] == [False] * 5 + [True]
     assert set(seen[-1]) == {
         "job_id", "status", "pct", "step", "message", "progress", "final",
-        "error_code", "error_message",
+        "error_code", "error_message", "revision",
     }  # fmt: skip
     assert all(e["job_id"] == job_id for e in seen)
 
@@ -300,11 +316,15 @@ async def test_results_texts_timestamps_and_errors(
     job = await jobs.create(account_id, "storymint", "book", {})
     await jobs.start(job.id)
     await jobs.succeed(job.id, {"text": "v1"})
-    await jobs.update_result(job.id, {"text": "v2"})
+    claim = await jobs.claim_edit(job.id, lease_seconds=60)
+    await jobs.update_result(job.id, {"text": "v2"}, revision=claim.revision)
     edited = await jobs.get(job.id)
     assert edited.result == {"text": "v2"} and edited.status is JobStatus.SUCCEEDED
+    assert edited.revision == claim.revision + 1
     with pytest.raises(NotFound):
-        await jobs.update_result("missing", {})
+        await jobs.update_result("missing", {}, revision=0)
+    with pytest.raises(NotFound):
+        await jobs.claim_edit("missing", lease_seconds=60)
 
     job = await jobs.create(account_id, "storymint", "book", {})
     await jobs.start(job.id)
@@ -346,3 +366,73 @@ async def test_results_texts_timestamps_and_errors(
     await jobs.start(job.id)
     assert await jobs.succeed(job.id, {"ok": True})
     assert (await jobs.get(job.id)).status is JobStatus.SUCCEEDED
+
+
+async def test_edits_claim_the_result_and_compare_and_swap_on_its_revision(
+    jobs: JobService, account_id: str
+) -> None:
+    job = await jobs.create(account_id, "storymint", "book", {})
+    with pytest.raises(Conflict):
+        await jobs.claim_edit(job.id, lease_seconds=60)  # not finished: nothing to edit
+    await jobs.start(job.id)
+    await jobs.succeed(job.id, {"v": 0})
+    first = await jobs.claim_edit(job.id, lease_seconds=60)
+    with pytest.raises(Conflict):
+        await jobs.claim_edit(job.id, lease_seconds=60)  # one editor at a time
+    await jobs.update_result(job.id, {"v": 1}, revision=first.revision)
+    with pytest.raises(Conflict):  # a stale revision loses, never overwrites
+        await jobs.update_result(job.id, {"v": 99}, revision=first.revision)
+    second = await jobs.claim_edit(job.id, lease_seconds=60)
+    await jobs.end_edit(job.id, revision=second.revision)  # gave up: the claim is free again
+    third = await jobs.claim_edit(job.id, lease_seconds=60)
+    assert third.revision == second.revision == first.revision + 1
+    assert (await jobs.get(job.id)).result == {"v": 1}
+
+
+async def test_a_lapsed_edit_claim_can_be_taken_over(db: Database, account_id: str) -> None:
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    jobs = JobService(db, MemoryEventBus(), clock=lambda: now[0])
+    job = await jobs.create(account_id, "storymint", "book", {})
+    await jobs.start(job.id)
+    await jobs.succeed(job.id, {})
+    await jobs.claim_edit(job.id, lease_seconds=30)
+    now[0] += timedelta(seconds=31)
+    assert (await jobs.claim_edit(job.id, lease_seconds=30)).id == job.id
+
+
+async def test_daily_cap_counts_created_jobs_exactly_under_concurrency(
+    jobs: JobService, account_id: str
+) -> None:
+    from gateway.core.jobs import DailyCap
+
+    async def create() -> bool:
+        try:
+            await jobs.create(account_id, "childrenbooks", "book", {}, daily_cap=DailyCap(5))
+            return True
+        except QuotaExceeded:
+            return False
+
+    made = await asyncio.gather(*(create() for _ in range(12)))
+    assert sum(made) == 5
+    assert await jobs.count_today(account_id, "childrenbooks", "book") == 5
+    # Another kind or family has its own count.
+    await jobs.create(account_id, "childrenbooks", "other", {}, daily_cap=DailyCap(5))
+    # A discarded (undone) job gives its place back.
+    gone, _ = await jobs.page(account_id, kinds=["book"], limit=1)
+    assert await jobs.discard(gone[0].id)
+    await jobs.create(account_id, "childrenbooks", "book", {}, daily_cap=DailyCap(5))
+    with pytest.raises(QuotaExceeded):
+        await jobs.create(account_id, "childrenbooks", "book", {}, daily_cap=DailyCap(5))
+
+
+async def test_discard_only_removes_a_job_no_runner_started(
+    jobs: JobService, account_id: str
+) -> None:
+    job = await jobs.create(account_id, "storymint", "book", {})
+    await jobs.start(job.id)
+    assert not await jobs.discard(job.id)
+    assert (await jobs.get(job.id)).status is JobStatus.RUNNING
+    queued = await jobs.create(account_id, "storymint", "book", {})
+    assert await jobs.discard(queued.id)
+    with pytest.raises(NotFound):
+        await jobs.get(queued.id)

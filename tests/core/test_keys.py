@@ -25,6 +25,7 @@ from gateway.core.keys import (
     looks_like_key,
 )
 from gateway.core.ledger import Ledger
+from gateway.core.pages import Cursor
 from gateway.core.plans import DEMO_PLANS, FAMILIES
 from gateway.db.engine import Database
 from gateway.db.models import ApiKey
@@ -43,6 +44,16 @@ class Clock:
         self.now = now
 
     def __call__(self) -> datetime:
+        return self.now
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand, so cache lifetimes need no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
         return self.now
 
 
@@ -250,6 +261,47 @@ async def test_list_get_and_isolation(env: Env) -> None:
     assert (await env.keys.verify(third.raw, "storynote")).revoked_at is None
 
 
+async def test_pages_walk_every_key_once_across_equal_timestamps(env: Env) -> None:
+    """Keys created in the same instant (the fixed clock) are split by id at page boundaries."""
+    acc, other = await env.account(), await env.account()
+    made = [await env.keys.create(acc, "storymint", label=f"k{i}") for i in range(5)]
+    env.clock.now = T0 + timedelta(seconds=1)
+    made += [await env.keys.create(acc, "storymint", label=f"k{i}") for i in range(5, 7)]
+    await env.keys.create(acc, "storynote")  # another family: never on a storymint page
+    await env.keys.create(other, "storymint")  # another account: never on this one's pages
+
+    seen: list[str] = []
+    after = None
+    for _ in range(10):
+        page, after = await env.keys.page(acc, "storymint", limit=2, after=after)
+        assert len(page) <= 2
+        seen += [k.id for k in page]
+        if after is None:
+            break
+        assert after.id == page[-1].id and after.created_at == page[-1].created_at
+    assert after is None
+    newest_first = sorted(made, key=lambda k: (k.info.created_at, k.info.id), reverse=True)
+    assert seen == [k.info.id for k in newest_first]
+    # The last full page says there is no further page, rather than leading to an empty one.
+    page, after = await env.keys.page(acc, "storymint", limit=7)
+    assert len(page) == 7 and after is None
+    # Without paging arguments, the first page is the whole (small) list, as list() gives.
+    assert [k.id for k in (await env.keys.page(acc, "storymint"))[0]] == seen
+    assert [k.id for k in await env.keys.list(acc, "storymint")] == seen
+
+
+async def test_a_cursor_past_every_key_is_an_empty_last_page(env: Env) -> None:
+    acc = await env.account()
+    await env.keys.create(acc, "storymint")
+    past = Cursor(T0 - timedelta(days=1), "key_zzz")
+    assert await env.keys.page(acc, "storymint", after=past) == ([], None)
+    # Round trip through the opaque text form a client sees.
+    first, after = await env.keys.page(acc, limit=1)
+    assert after is None and len(first) == 1
+    ahead = Cursor.decode(Cursor(T0 + timedelta(days=1), "key_0").encode())
+    assert [k.id for k in (await env.keys.page(acc, after=ahead))[0]] == [first[0].id]
+
+
 async def test_create_refusals(env: Env) -> None:
     with pytest.raises(NotFound):
         await env.keys.create("acc_nobody", "storymint")
@@ -264,8 +316,14 @@ async def test_create_refusals(env: Env) -> None:
 
 async def test_cache_bounds_staleness_without_a_broadcast(db: Database) -> None:
     """A change no broadcast announced is seen once the cache entry expires."""
+    ticks = Ticks()
     keys = KeyService(
-        db, LocalInvalidation(), cache_seconds=0.3, cache_size=3, usage_flush_seconds=0
+        db,
+        LocalInvalidation(),
+        cache_seconds=0.3,
+        cache_size=3,
+        usage_flush_seconds=0,
+        monotonic=ticks,
     )
     await keys.start()
     try:
@@ -276,8 +334,9 @@ async def test_cache_bounds_staleness_without_a_broadcast(db: Database) -> None:
             await conn.execute(
                 update(ApiKey).where(ApiKey.id == issued.info.id).values(revoked_at=T0)
             )
+        ticks.now += 0.29
         await keys.verify(issued.raw, "storymint")  # served from the cache
-        await asyncio.sleep(0.35)
+        ticks.now += 0.02  # past the entry's 0.3 s
         assert await reason(keys, issued.raw, "storymint") == "revoked"
 
         # The cache stays bounded however many keys (or unknown digests) come by.

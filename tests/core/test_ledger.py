@@ -224,22 +224,7 @@ async def test_settle_job_and_expiry(ledger: Ledger, account_id: str, clock: Clo
     assert (await ledger.balance(account_id, UNIT)).perpetual == 125
     assert await ledger.audit(account_id, UNIT)
 
-    # Expiry: a crashed worker's holds come back; settled ones are left alone.
-    short = await ledger.reserve(account_id, UNIT, 5, hold_seconds=60)
-    settled = await ledger.reserve(account_id, UNIT, 7, hold_seconds=60)
-    await ledger.reserve(account_id, UNIT, 9, hold_seconds=3600)
-    assert await ledger.capture(settled.id)
-    assert await ledger.release_expired() == 0
-
-    clock.advance(seconds=61)
-    assert await ledger.release_expired() == 1
-    assert await ledger.release_expired() == 0
-    assert not await ledger.release(short.id)
-    assert (await ledger.balance(account_id, UNIT)).perpetual == 125 - 7 - 9
-    clock.advance(hours=2)
-    assert await ledger.release_expired() == 1
-    assert (await ledger.balance(account_id, UNIT)).perpetual == 118
-    assert await ledger.audit(account_id, UNIT)
+    # Expiry of holds is the leases' business (tests/core/test_leases.py).
 
 
 async def test_charge_and_usage(ledger: Ledger, account_id: str, clock: Clock) -> None:
@@ -251,7 +236,6 @@ async def test_charge_and_usage(ledger: Ledger, account_id: str, clock: Clock) -
     with pytest.raises(InsufficientFunds):
         await ledger.charge(account_id, UNIT, 1)
     assert await ledger.usage(account_id, UNIT, clock.now) == 3
-    assert await ledger.release_expired() == 0  # charges are settled, never swept
     assert await ledger.audit(account_id, UNIT)
 
     # Usage: what was held or captured since a moment, per wallet.
@@ -321,7 +305,6 @@ async def test_audit_after_mixed_workload_and_on_drift(
     await ledger.charge(account_id, UNIT, 4)
     await ledger.set_allocation(account_id, UNIT, 30)
     clock.advance(days=20)  # into April: a reset
-    await ledger.release_expired()
     await ledger.grant(account_id, UNIT, 2)
     assert await ledger.audit(account_id, UNIT)
 

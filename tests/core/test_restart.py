@@ -43,19 +43,35 @@ async def _wait_hold(rt, job_id: str, timeout: float = 5.0):
     return await asyncio.wait_for(poll(), timeout)
 
 
+async def _wait_job(rt, job_id: str, ready, timeout: float = 10.0):
+    """Poll the job until ``ready(job)`` holds."""
+
+    async def poll():
+        while not ready(job := await rt.jobs.get(job_id)):
+            await asyncio.sleep(0.02)
+        return job
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
 async def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
     settings = embedded(tmp_path, job_max_attempts=3)
+    # The task runs until this file exists, so the test, not a pause, decides when it may end.
+    finish = tmp_path / "finish"
     async with open_runtime(settings) as rt:
         account = await rt.accounts.create("t", {"sleeperhit": "starter"})
         job = await rt.jobs.create(
-            account.id, "sleeperhit", "test.walk", {"steps": 3, "pause": 0.5, "echo": 1}
+            account.id, "sleeperhit", "test.wait_file", {"path": str(finish)}
         )
         hold = await rt.ledger.reserve(account.id, "sleeperhit.credits", 10, job_id=job.id)
         await rt.submit(job.id)
-        await _wait_status(rt, job.id, {"running"})
-        await asyncio.sleep(0.1)
+        # Its task has reported progress: it is inside the task, which cannot end on its own.
+        running = await _wait_job(rt, job.id, lambda j: j.step == "waiting")
+        assert running.status == JobStatus.RUNNING and running.attempts == 1
     # The process stopped mid-job: the row still says running.
     async with open_runtime(settings) as rt:
+        await _wait_job(rt, job.id, lambda j: j.status == JobStatus.RUNNING and j.attempts == 2)
+        finish.touch()
         done = await _wait_status(rt, job.id, {"succeeded", "failed"})
         assert done.status == JobStatus.SUCCEEDED
         assert done.attempts == 2

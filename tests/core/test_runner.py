@@ -138,8 +138,13 @@ async def test_concurrency_bound_and_duplicate_submits(
         for job in made:
             await runner.submit(job.id)
             await runner.submit(job.id)  # a duplicate submit runs nothing twice
+        # No pause to "wait and see": submit() awaits nothing, so all five tasks exist before
+        # any runs, and each one's first step (take a slot or queue for one) comes before the
+        # database round trips that bring a job with a slot into the gate. Once two are in,
+        # the other three are already queued, and the gate keeps all of this still until
+        # released; the final peak check proves the bound over the whole run.
         await until(lambda: gate.active == 2)
-        await asyncio.sleep(0.1)
+        assert runner.pending == 5
         assert gate.active == 2 and gate.peak == 2
         states = [(await jobs.get(j.id)).status for j in made]
         assert states.count(JobStatus.RUNNING) == 2 and states.count(JobStatus.QUEUED) == 3

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from gateway.core.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
-from gateway.core.teams import TeamService
+from gateway.core.pages import Cursor
+from gateway.core.teams import LibraryEntry, TeamInfo, TeamService
 from gateway.db.engine import Database
 from gateway.db.models import Account, Job, TeamBook, TeamInvite, TeamMember
 
@@ -23,16 +24,24 @@ T0 = datetime(2030, 5, 17, 12, 0, tzinfo=UTC)
 class Clock:
     def __init__(self) -> None:
         self.now = T0
+        self.frozen = False
 
     def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)  # strictly increasing: ordering is observable
+        if not self.frozen:
+            self.now += timedelta(seconds=1)  # strictly increasing: ordering is observable
         return self.now
+
+    def freeze(self) -> None:
+        """From now on every call answers one instant, a second after the last one."""
+        self.now += timedelta(seconds=1)
+        self.frozen = True
 
 
 @dataclass
 class Env:
     db: Database
     teams: TeamService
+    clock: Clock
 
     async def account(self) -> str:
         acc = "acc_" + secrets.token_hex(6)
@@ -77,7 +86,8 @@ class Env:
 
 @pytest.fixture
 def env(db: Database) -> Env:
-    return Env(db, TeamService(db, clock=Clock()))
+    clock = Clock()
+    return Env(db, TeamService(db, clock=clock), clock)
 
 
 async def test_create_makes_the_owner_a_member(env: Env) -> None:
@@ -109,9 +119,9 @@ async def test_teams_are_invisible_to_non_members(env: Env) -> None:
     owner, stranger = await env.account(), await env.account()
     team = await env.teams.create(owner, "storymint", "Oakwood", "school", 10)
     other = await env.teams.create(stranger, "storymint", "Elm", "school", 10)
-    assert [t.id for t in await env.teams.list_for(owner)] == [team.id]
-    assert [t.id for t in await env.teams.list_for(stranger)] == [other.id]
-    assert await env.teams.list_for(owner, family="childrenbooks") == []
+    assert [t.id for t in (await env.teams.list_for(owner))[0]] == [team.id]
+    assert [t.id for t in (await env.teams.list_for(stranger))[0]] == [other.id]
+    assert await env.teams.list_for(owner, family="childrenbooks") == ([], None)
     for call in (
         env.teams.get(team.id, stranger),
         env.teams.invite(team.id, stranger, "a@b.c"),
@@ -142,7 +152,7 @@ async def test_invite_accept_flow(env: Env) -> None:
         (teacher, "member"),
     ]
     assert joined.pending_invites == () and joined.seats_used == 2
-    assert [t.id for t in await env.teams.list_for(teacher)] == [team.id]
+    assert [t.id for t in (await env.teams.list_for(teacher))[0]] == [team.id]
     # Idempotent for the same account; refused for another; unknown ids are not found.
     assert await env.teams.accept(invite.id, teacher) == joined
     with pytest.raises(Conflict):
@@ -219,8 +229,9 @@ async def test_share_and_library(env: Env) -> None:
     await env.teams.share(team.id, teacher, second)
 
     for member in (owner, teacher):
-        books = await env.teams.library(team.id, member)
+        books, after = await env.teams.library(team.id, member)
         assert [(b.job_id, b.shared_by) for b in books] == [(second, teacher), (first, owner)]
+        assert after is None
     entry = await env.teams.library_entry(team.id, teacher, first)
     assert entry == shared
     with pytest.raises(NotFound):
@@ -267,3 +278,65 @@ async def test_odd_ids_and_nul_text_are_refused_cleanly(env: Env) -> None:
         await env.teams.create(owner, "storymint", "bad\x00name", "school", 10)
     with pytest.raises(InvalidInput):
         await env.teams.invite(team.id, owner, "nul\x00@x.y")
+
+
+async def _walk_teams(env: Env, account_id: str, size: int) -> list[str]:
+    seen: list[str] = []
+    after: Cursor | None = None
+    for _ in range(20):
+        page: list[TeamInfo]
+        page, after = await env.teams.list_for(account_id, "storymint", limit=size, after=after)
+        assert len(page) <= size
+        seen += [t.id for t in page]
+        if after is None:
+            return seen
+    raise AssertionError("paging never ended")
+
+
+async def test_team_pages_walk_every_team_once_across_equal_timestamps(env: Env) -> None:
+    owner, stranger = await env.account(), await env.account()
+    early = await env.teams.create(owner, "storymint", "Early", "school", 10)
+    env.clock.freeze()  # the next five are created in one instant
+    tied = [await env.teams.create(owner, "storymint", f"T{i}", "school", 10) for i in range(5)]
+    env.clock.frozen = False
+    # A team the owner joined rather than created counts; a stranger's and another family's
+    # do not.
+    joined = await env.teams.create(stranger, "storymint", "Joined", "school", 10)
+    await env.teams.accept((await env.teams.invite(joined.id, stranger, "o@x.y")).id, owner)
+    await env.teams.create(stranger, "storymint", "Not mine", "school", 10)
+    await env.teams.create(owner, "childrenbooks", "Other family", "school", 10)
+
+    oldest_first = [early.id, *sorted(t.id for t in tied), joined.id]
+    for size in (1, 2, 3, 7, 100):
+        assert await _walk_teams(env, owner, size) == oldest_first, size
+    page, after = await env.teams.list_for(owner, "storymint", limit=7)
+    assert len(page) == 7 and after is None
+
+
+async def test_library_pages_walk_every_book_once_across_equal_timestamps(env: Env) -> None:
+    owner = await env.account()
+    team = await env.teams.create(owner, "storymint", "Oakwood", "school", 10)
+    first = await env.job(owner)
+    await env.teams.share(team.id, owner, first)
+    env.clock.freeze()  # shared in one instant, after the first
+    tied = [await env.job(owner) for _ in range(5)]
+    for job_id in tied:
+        await env.teams.share(team.id, owner, job_id)
+
+    newest_first = [*sorted(tied, reverse=True), first]
+    for size in (1, 2, 4, 6):
+        seen: list[str] = []
+        after: Cursor | None = None
+        for _ in range(20):
+            page: list[LibraryEntry]
+            page, after = await env.teams.library(team.id, owner, limit=size, after=after)
+            assert len(page) <= size
+            seen += [b.job_id for b in page]
+            if after is None:
+                break
+        assert seen == newest_first, size
+    # A cursor past the oldest book is an empty last page; a non-member still sees no team.
+    past = Cursor(T0 - timedelta(days=1), "0")
+    assert await env.teams.library(team.id, owner, after=past) == ([], None)
+    with pytest.raises(NotFound):
+        await env.teams.library(team.id, await env.account(), after=past)

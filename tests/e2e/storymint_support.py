@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,10 +143,13 @@ def time_of(day: Any) -> Any:
 
 
 def start_storymint(
-    tmp: Path, cli: dict[str, str], extra: dict[str, str] | None = None
+    tmp: Path,
+    cli: dict[str, str],
+    extra: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> StoryMint:
     data_dir = tmp / "data"
-    server = start_server(data_dir, {"STORYGATE_DEMO": "false"}, tag="storymint")
+    server = start_server(data_dir, {"STORYGATE_DEMO": "false", **(env or {})}, tag="storymint")
     family = StoryMint(server, data_dir)
     try:
         family.make_accounts(cli)
@@ -165,3 +170,23 @@ def assert_envelope(resp: httpx.Response | Any, status: int) -> dict[str, Any]:
     if "detail" in body:
         assert isinstance(body["detail"], str)
     return body
+
+
+@asynccontextmanager
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Any, Runtime]]:
+    """The whole app in-process over ASGI, lifespan included, on instant backends."""
+    from litestar.testing import AsyncTestClient
+
+    from gateway.app import create_app
+
+    settings = load_settings(env={}, backends="instant", data_dir=tmp_path / "data", demo=False)
+    app = create_app(settings)
+    async with AsyncTestClient(app=app, timeout=60) as client:
+        yield client, app.state.runtime
+
+
+async def key_of(rt: Runtime, plan: str = "max") -> tuple[str, dict[str, str]]:
+    """A new account on ``plan`` and the headers of a StoryMint key of it."""
+    account = await rt.accounts.create(f"sm-{uuid.uuid4().hex[:8]}", {"storymint": plan})
+    issued = await rt.keys.create(account.id, "storymint")
+    return account.id, {"X-API-Key": issued.raw}

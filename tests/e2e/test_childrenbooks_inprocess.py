@@ -112,6 +112,10 @@ async def test_a_job_the_queue_refuses_leaves_nothing_behind(
         assert (await rt.ledger.balance(tenant.account_id, UNIT)).spendable == 2000
         library = await client.get("/v1/stories", headers=tenant.headers)
         assert library.json()["data"]["stories"] == []
+        # No hold left behind, and the day's book count (the daily cap) is untouched.
+        assert await rt.jobs.count_today(tenant.account_id, "childrenbooks", "book") == 0
+        balance = await rt.ledger.balance(tenant.account_id, UNIT)
+        assert balance.spendable == 2000 and balance.monthly_used == 0
 
 
 async def test_redis_down_skips_dedup_but_creates(tmp_path: Path) -> None:

@@ -88,3 +88,18 @@ def test_free_plan_cannot_issue_keys(tmp_path: Path) -> None:
     refused = cli(tmp_path, "keys", "create", account, "childrenbooks")
     assert refused.returncode == 2
     assert "storygate: error:" in refused.stderr
+
+
+def test_set_rate_raises_lifts_and_restores_one_accounts_limit(tmp_path: Path) -> None:
+    account = cli(tmp_path, "accounts", "create", "Rates").stdout.strip().splitlines()[-1]
+    lifted = cli(tmp_path, "accounts", "set-rate", account, "storymint", "0")
+    assert lifted.returncode == 0, lifted.stderr
+    assert lifted.stdout.strip() == f"{account} storymint per_minute=unlimited"
+    raised = cli(tmp_path, "accounts", "set-rate", account, "childrenbooks", "900")
+    assert raised.stdout.strip() == f"{account} childrenbooks per_minute=900"
+    back = cli(tmp_path, "accounts", "set-rate", account, "storymint", "default")
+    assert back.stdout.strip() == f"{account} storymint per_minute=plan default"
+    bad = cli(tmp_path, "accounts", "set-rate", account, "storymint", "-5")
+    assert bad.returncode == 2 and bad.stderr.startswith("storygate: error:")
+    unknown = cli(tmp_path, "accounts", "set-rate", "acc_nope", "storymint", "5")
+    assert unknown.returncode == 2 and "account not found" in unknown.stderr

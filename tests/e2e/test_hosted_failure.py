@@ -126,11 +126,11 @@ def test_real_fal_client_failure_through_the_server(tmp_path: Path) -> None:
             job_id = sm.generate(owner, num_pages=3)
             assert client.get("/api/tier").json()["books_this_month"] == before + 1
 
-            started = time.monotonic()
+            # The wait's deadline is the only bound on how soon the book fails: how long it
+            # took is a speed figure, not something to assert.
             status = sm.wait(owner, job_id, timeout=30)
             assert status["status"] == "error", status
             assert "fal.ai" in status["msg"] and KEY not in str(status)
-            assert time.monotonic() - started < 20
             deadline = time.monotonic() + 5
             while (used := client.get("/api/tier").json()["books_this_month"]) != before:
                 assert time.monotonic() < deadline, (used, before)

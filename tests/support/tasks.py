@@ -6,6 +6,7 @@ Loaded through STORYGATE_TASK_MODULES, the plugin mechanism operators use for th
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 
@@ -26,6 +27,17 @@ async def hang(ctx: Any) -> dict[str, Any]:
     return {}
 
 
+async def wait_file(ctx: Any) -> dict[str, Any]:
+    """Runs until the file named in ``params["path"]`` exists: a test decides when it ends, from
+    this process or another."""
+    path = Path(str(ctx.job.params["path"]))
+    await ctx.progress(pct=10, step="waiting", message=str(path.name))
+    while not path.exists():
+        await asyncio.sleep(0.05)
+    return {"waited": path.name}
+
+
 def register(registry: Any) -> None:
+    registry.register("test.wait_file", wait_file)
     registry.register("test.walk", walk)
     registry.register("test.hang", hang)

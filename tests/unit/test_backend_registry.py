@@ -358,3 +358,25 @@ def test_cli_prints_the_refusal_as_one_line(tmp_path: Path) -> None:
         "pip install 'storygate[hosted]'"
     )
     assert len(lines) == 1, done.stderr
+
+
+def test_start_up_probes_llama_cpp_only_when_it_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve`` and ``worker`` refuse, in one line, a llama.cpp this CPU cannot run."""
+    import workers.backends.local.probe as probe
+    from gateway.core.errors import ModelUnavailable
+    from gateway.settings import Settings
+    from workers.backends.registry import probe_backends
+
+    probed: list[str] = []
+
+    def crashing(model: str, **_: object) -> None:
+        probed.append(model)
+        raise ModelUnavailable("text_unavailable", "llama.cpp ... (SIGILL); reinstall it ...")
+
+    monkeypatch.setattr(probe, "probe_llama", crashing)
+    probe_backends(Settings(backends="instant"))
+    probe_backends(Settings(backends="local", text_url="http://127.0.0.1:1/v1"))
+    assert probed == []  # nothing of llama.cpp runs: nothing to probe
+    with pytest.raises(ModelUnavailable, match="SIGILL"):
+        probe_backends(Settings(backends="local"))
+    assert len(probed) == 1 and probed[0].endswith(".gguf")

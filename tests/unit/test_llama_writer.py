@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from gateway.core.errors import ModelUnavailable
 from tests.conftest import need
 from workers.backends.base import StoryPlan, StoryRequest, StoryWriter
 from workers.backends.local import LlamaWriter
 from workers.backends.local.models import default_gguf
-from workers.tasks import TaskError
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_missing_model_is_reported_and_refused(tmp_path: Path) -> None:
 
 async def test_missing_model_raises_a_clear_error(tmp_path: Path) -> None:
     missing = LlamaWriter(str(tmp_path / "nope.gguf"))
-    with pytest.raises(TaskError) as err:
+    with pytest.raises(ModelUnavailable) as err:
         await missing.plan(REQUEST)
     assert err.value.code == "text_unavailable" and "nope.gguf" in err.value.message
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import adapters
 from gateway import cli
 from gateway.app import create_app, family_openapi
 from gateway.settings import load_settings
@@ -48,6 +49,35 @@ def test_storymint_document_holds_only_its_own_paths(documents: dict[str, Any]) 
     assert refs <= set(doc["components"]["schemas"])
 
 
+def test_childrenbooks_document_is_current(documents: dict[str, Any]) -> None:
+    checked_in = json.loads((REPO / "openapi" / "childrenbooks.json").read_text())
+    assert checked_in == documents["childrenbooks"], HINT
+
+
+def test_childrenbooks_document_holds_only_its_own_paths(documents: dict[str, Any]) -> None:
+    doc = documents["childrenbooks"]
+    assert doc["openapi"].startswith("3.1")
+    paths = set(doc["paths"])
+    assert {"/v1/stories", "/v1/stories/{id}"} <= paths
+    for path in paths:
+        owner = adapters.family_of(path)
+        assert owner is not None and owner.name == "childrenbooks", path
+    text = json.dumps(doc)
+    for name in doc["components"]["schemas"]:
+        assert f'"#/components/schemas/{name}"' in text
+    refs = {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}
+    assert refs <= set(doc["components"]["schemas"])
+
+
+def test_every_documented_family_has_a_checked_in_document(documents: dict[str, Any]) -> None:
+    checked_in = {p.stem for p in (REPO / "openapi").glob("*.json")}
+    assert set(documents) == checked_in, HINT
+    for family, doc in documents.items():
+        for path in doc["paths"]:
+            owner = adapters.family_of(path)
+            assert owner is not None and owner.name == family, (family, path)
+
+
 def test_cli_writes_one_document_per_family(
     tmp_path: Path, documents: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,4 +90,4 @@ def test_cli_writes_one_document_per_family(
         root.handlers[:], root.level = handlers, level
     written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")}
     assert written == documents
-    assert "storymint" in written
+    assert {"storymint", "childrenbooks"} <= set(written)

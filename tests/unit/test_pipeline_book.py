@@ -314,14 +314,18 @@ def test_folding_and_fitting() -> None:
     assert page_file(7, 120) == "pages/page_007.png"
 
 
-class SlowIllustrator:
-    """The instant illustrator, slowed down, counting the drawings still in progress."""
+class GatedIllustrator:
+    """The instant illustrator, counting the drawings in progress. The cover and the first page
+    are drawn at once; every later page waits until the test opens the gate, so the job is
+    certainly still drawing when it is canceled, however fast or slow the machine is."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name = inner.name
         self.active = 0
         self.calls = 0
+        self.pages = 0
+        self.gate = asyncio.Event()
 
     def capability(self) -> Any:
         return self.inner.capability()
@@ -330,16 +334,22 @@ class SlowIllustrator:
         self.active += 1
         self.calls += 1
         try:
-            # Slower than the reporting interval, so each page is reported (and a cancel seen)
-            # as it lands.
-            await asyncio.sleep(0.15)
+            if all(p.kind != "cover" for p in prompts):
+                self.pages += 1
+                if self.pages > 1:
+                    await self.gate.wait()
             return await self.inner.draw(prompts)
         finally:
             self.active -= 1
 
 
-async def test_cancel_while_drawing_stops_cleanly(rt: Runtime, account: str) -> None:
-    slow = SlowIllustrator(rt.backends.illustrator)
+async def test_cancel_while_drawing_stops_cleanly(
+    rt: Runtime, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every page is reported as it lands, so the first page's report goes out while the
+    # following pages are held at the gate.
+    monkeypatch.setattr(pace, "REPORT_EVERY_S", 0.0)
+    slow = GatedIllustrator(rt.backends.illustrator)
     backends = SimpleNamespace(
         writer=rt.backends.writer, illustrator=slow, narrator=rt.backends.narrator
     )
@@ -347,12 +357,15 @@ async def test_cancel_while_drawing_stops_cleanly(rt: Runtime, account: str) -> 
     job = await rt.jobs.create(
         account, "storymint", "book", {"prompt": PROMPT, "format": "picture", "units": 12}
     )
-    async with rt.events.subscribe(channel_of(job.id)) as stream:
+    async with asyncio.timeout(60), rt.events.subscribe(channel_of(job.id)) as stream:
         runner = asyncio.create_task(execute_job(services, rt.registry, job.id))
         async for event in stream:
-            if any("image" in p for p in event["progress"].get("pages", [])) or event["final"]:
-                await rt.jobs.cancel(job.id)
+            assert not event["final"], event
+            if any("image" in p for p in event["progress"].get("pages", [])):
                 break
+        assert slow.active >= 1  # later pages are being drawn
+        await rt.jobs.cancel(job.id)
+        slow.gate.set()  # they land after the cancel, and the next report finds it
         await runner
     done = await rt.jobs.get(job.id)
     assert done.status is JobStatus.CANCELED and done.result is None

@@ -19,8 +19,9 @@ from gateway.settings import Settings
 from workers.backends.audio import mp3_duration, mp3_frames
 from workers.backends.base import Pcm
 from workers.pipelines.audiobook import make_audiobook, narration
-from workers.pipelines.edit import edit_book
+from workers.pipelines.edit import edit_book, edit_task
 from workers.runner import execute_job
+from workers.tasks import TaskContext
 
 PROMPT = "A brave little raccoon who learns to share with forest friends"
 
@@ -45,6 +46,28 @@ async def make_book(rt: Runtime, account: str, **params: Any) -> JobInfo:
     return done
 
 
+async def edit(services: Any, job: JobInfo, message: str) -> tuple[str, list[int]]:
+    """A chat edit as the gateway runs it: a ``book_edit`` job whose task claims the book,
+    edits it and commits the new result."""
+    edit_job = await services.jobs.create(
+        job.account_id,
+        "storymint",
+        "book_edit",
+        {"book_id": job.id, "message": message},
+        subject_id=job.id,
+    )
+    running = await services.jobs.start(edit_job.id)
+    result = await edit_task(TaskContext(job=running, services=services))
+    return str(result["assistant_message"]), list(result["changed"])
+
+
+async def audiobook(services: Any, job: JobInfo) -> bytes:
+    path, size = await make_audiobook(services, job)
+    data = (await services.storage.get(job.account_id, path))[1]
+    assert len(data) == size
+    return data
+
+
 async def files(rt: Runtime, job: JobInfo) -> dict[str, bytes]:
     listed = await rt.storage.list(job.account_id, f"jobs/{job.id}/")
     return {
@@ -58,7 +81,7 @@ async def test_edit_rewrites_only_the_named_page(rt: Runtime, account: str) -> N
     assert job.result is not None
     old_texts = [p["text"] for p in job.result["pages"]]
 
-    reply, changed = await edit_book(rt, job, "Add more humor to page 3")
+    reply, changed = await edit(rt, job, "Add more humor to page 3")
 
     assert changed == [3] and reply
     after_job = await rt.jobs.get(job.id)
@@ -89,7 +112,7 @@ async def test_rename_touches_every_page_naming_the_hero(rt: Runtime, account: s
     naming = [p["page_num"] for p in job.result["pages"] if hero in p["text"]]
     assert naming
 
-    reply, changed = await edit_book(rt, job, "Change the main character's name to Zorblat")
+    reply, changed = await edit(rt, job, "Change the main character's name to Zorblat")
 
     assert "Zorblat" in reply
     assert changed == naming
@@ -109,7 +132,7 @@ async def test_chapter_comic_edit_redraws_only_that_chapters_pages(
     first_chapter = [e["page_num"] for e in layout if e["unit"] == 0 and e["kind"] == "comic"]
     before = await files(rt, job)
 
-    _reply, changed = await edit_book(rt, job, "Make page 1 longer, with more detail")
+    _reply, changed = await edit(rt, job, "Make page 1 longer, with more detail")
 
     assert changed and set(changed) <= set(first_chapter)
     after_job = await rt.jobs.get(job.id)
@@ -128,7 +151,7 @@ async def test_chapter_comic_edit_redraws_only_that_chapters_pages(
 async def test_edit_that_changes_nothing_rebuilds_nothing(rt: Runtime, account: str) -> None:
     job = await make_book(rt, account, format="picture", units=2)
     before = await files(rt, job)
-    reply, changed = await edit_book(rt, job, "Rename the dragon to Bob")
+    reply, changed = await edit(rt, job, "Rename the dragon to Bob")
     assert changed == [] and reply
     assert await files(rt, job) == before
 
@@ -179,22 +202,23 @@ async def test_audiobook_is_valid_cached_and_dropped_by_an_edit(rt: Runtime, acc
     services = Services(rt, narrator)
     assert job.result is not None
 
-    mp3 = await make_audiobook(services, job)
+    mp3 = await audiobook(services, job)
 
     assert mp3_frames(mp3) and mp3_duration(mp3) > 1.0
     assert narrator.texts == narration(job.result)
     assert narrator.texts[0] == job.result["title"] and len(narrator.texts) == 4
-    stored = (await rt.storage.get(account, f"jobs/{job.id}/audiobook.mp3"))[1]
+    stored = (await rt.storage.get(account, f"jobs/{job.id}/audiobook-r0.mp3"))[1]
     assert stored == mp3
 
-    assert await make_audiobook(services, job) == mp3
+    assert await audiobook(services, job) == mp3
     assert len(narrator.texts) == 4  # served from storage, not narrated again
 
-    _reply, changed = await edit_book(services, job, "Make the ending happier")
+    _reply, changed = await edit(services, job, "Make the ending happier")
     assert changed
     with pytest.raises(NotFound):
-        await rt.storage.get(account, f"jobs/{job.id}/audiobook.mp3")
+        await rt.storage.get(account, f"jobs/{job.id}/audiobook-r0.mp3")
     edited = await rt.jobs.get(job.id)
-    fresh = await make_audiobook(services, edited)
+    assert edited.revision == 1
+    fresh = await audiobook(services, edited)
     assert len(narrator.texts) == 8 and mp3_frames(fresh)
     assert narrator.texts[4:] == narration(edited.result or {})

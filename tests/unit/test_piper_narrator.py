@@ -7,17 +7,16 @@ import importlib.util
 import logging
 import math
 import struct
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gateway.core.errors import ModelUnavailable
 from tests.conftest import need
 from workers.backends.audio import mp3_duration, mp3_frames, pcm_to_mp3
 from workers.backends.base import Narrator, Pcm
 from workers.backends.local.piper_voice import PiperNarrator, default_voice
-from workers.tasks import TaskError
 
 SHORT = "The little fox found a shiny red kite in the meadow."
 LONG = (
@@ -54,9 +53,7 @@ def test_capability_names_the_voice(narrator: PiperNarrator) -> None:
 
 
 async def test_speaks_a_sentence_as_mp3(narrator: PiperNarrator) -> None:
-    started = time.perf_counter()
     short = await narrator.speak(SHORT)
-    first = time.perf_counter() - started  # includes loading the voice
     assert short.rate == 22050
     assert len(short.samples) % 2 == 0
     assert 0.5 < short.duration_s < 10, short.duration_s
@@ -69,36 +66,34 @@ async def test_speaks_a_sentence_as_mp3(narrator: PiperNarrator) -> None:
     assert {rate for _, _, _, rate in frames} == {22050}
     assert abs(mp3_duration(mp3) - short.duration_s) < 0.2
 
-    started = time.perf_counter()
     long = await narrator.speak(LONG)
-    took = time.perf_counter() - started
     assert long.rate == short.rate
     assert long.duration_s > short.duration_s * 2.5, (long.duration_s, short.duration_s)
     assert long.duration_s < 30
-    rtf = took / long.duration_s
-    print(
-        f"\npiper: first call {first:.2f}s (with load) for {short.duration_s:.2f}s of audio; "
-        f"{long.duration_s:.2f}s of audio in {took:.2f}s, real-time factor {rtf:.3f}"
-    )
-    assert rtf < 1.5  # faster than real time on any machine worth narrating on
+    # Its speed (real-time factor) is a figure for bench/book_speed_check.py, not a test.
 
 
 async def test_synthesis_leaves_the_event_loop_free(narrator: PiperNarrator) -> None:
-    ticks = 0
+    loop = asyncio.get_running_loop()
+    served: list[str] = []
+    synthesize = narrator.synthesize
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
+    def probing(text: str) -> Pcm:
+        # Mid-call, ask the loop to run something and wait for it: only a loop left free while
+        # piper speaks can answer (a blocked one would time out here).
+        async def ping() -> str:
+            return "served"
 
-    counting = asyncio.create_task(ticker())
+        served.append(asyncio.run_coroutine_threadsafe(ping(), loop).result(timeout=30))
+        return synthesize(text)
+
+    narrator.synthesize = probing  # type: ignore[method-assign]
     try:
         pcm = await narrator.speak(LONG)
     finally:
-        counting.cancel()
+        del narrator.synthesize  # the module's narrator is shared: back to the class's method
     assert pcm.duration_s > 3
-    assert ticks >= 5, "the loop was blocked while piper spoke"
+    assert served == ["served"], "the loop was blocked while piper spoke"
 
 
 async def test_concurrent_calls_are_serialised(narrator: PiperNarrator) -> None:
@@ -125,6 +120,6 @@ async def test_a_missing_voice_is_reported_not_replaced(tmp_path: Path) -> None:
     cap = missing.capability()
     assert cap.available is False and cap.backend == "piper"
     assert "not found" in cap.note or "not installed" in cap.note
-    with pytest.raises(TaskError) as raised:
+    with pytest.raises(ModelUnavailable) as raised:
         await missing.speak("Hello there.")
     assert raised.value.code == "speech_unavailable"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ["gateway", "adapters", "contracts", "workers"]
@@ -20,6 +24,47 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 def test_import_contracts_hold() -> None:
     result = _run(str(BIN / "lint-imports"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# (scratch module, the wrong import it makes, the contract that must catch it)
+VIOLATIONS = [
+    ("contracts/_scratch.py", "import gateway.core.jobs", "contracts import nothing of ours"),
+    ("gateway/core/_scratch.py", "import litestar", "the core knows no web framework"),
+    ("gateway/runtime_scratch.py", "import adapters.storymint", "only gateway.app imports"),
+    ("adapters/storymint/_scratch.py", "import gateway.db.models", "adapters reach the database"),
+    ("adapters/storymint/_scratch.py", "import workers.runner", "adapters reach the database"),
+    ("adapters/storymint/_scratch.py", "import adapters.childrenbooks.service", "never import"),
+    ("workers/pipelines/_scratch.py", "import torch", "heavy libraries"),
+    ("workers/backends/local/_scratch.py", "import elevenlabs", "local backends use no hosted"),
+    ("workers/backends/hosted/_scratch.py", "import llama_cpp", "hosted backends use no local"),
+    ("workers/backends/instant/_scratch.py", "import workers.tasks", "backends raise core errors"),
+]
+
+
+@pytest.mark.parametrize(("where", "statement", "contract"), VIOLATIONS)
+def test_a_wrong_import_breaks_its_contract(
+    tmp_path: Path, where: str, statement: str, contract: str
+) -> None:
+    """The contracts can fail: a copy of the tree with one wrong import breaks exactly the
+    contract that forbids it."""
+    for package in PACKAGES:
+        shutil.copytree(
+            REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / where).write_text(f"{statement}\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [str(BIN / "lint-imports")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0, result.stdout
+    broken = [line for line in result.stdout.splitlines() if " BROKEN" in line]
+    assert any(contract in line for line in broken), result.stdout
 
 
 def test_heavy_libraries_only_inside_backends() -> None:
@@ -39,14 +84,27 @@ def test_heavy_libraries_only_inside_backends() -> None:
 
 
 def test_adapter_packages_never_import_each_other() -> None:
-    families = [p.name for p in (REPO / "adapters").iterdir() if p.is_dir() and p.name[0] != "_"]
+    # ``adapters.common`` is the toolkit every family shares, not a family.
+    families = [
+        p.name
+        for p in (REPO / "adapters").iterdir()
+        if p.is_dir() and p.name[0] != "_" and p.name != "common"
+    ]
     offenders = []
     for family in families:
         for path in (REPO / "adapters" / family).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ImportFrom) and node.module:
                     parts = node.module.split(".")
-                    if parts[0] == "adapters" and len(parts) > 1 and parts[1] != family:
+                    if (
+                        parts[0] == "adapters"
+                        and len(parts) > 1
+                        and parts[1]
+                        not in (
+                            family,
+                            "common",
+                        )
+                    ):
                         offenders.append(f"{path}: {node.module}")
     assert offenders == []
 

@@ -37,6 +37,10 @@ def test_distributed_when_both_urls_set() -> None:
         ({"STORYGATE_RATELIMIT_ON_REDIS_ERROR": "maybe"}, "STORYGATE_RATELIMIT_ON_REDIS_ERROR"),
         ({"STORYGATE_LOG_JSON": "perhaps"}, "STORYGATE_LOG_JSON"),
         ({"STORYGATE_JOB_CONCURRENCY": "0"}, "STORYGATE_JOB_CONCURRENCY"),
+        ({"STORYGATE_SERVER": "gunicorn"}, "STORYGATE_SERVER"),
+        ({"STORYGATE_WORKERS": "2"}, "STORYGATE_WORKERS"),  # embedded state is one process
+        ({"STORYGATE_ANONYMOUS_PER_MINUTE": "-1"}, "STORYGATE_ANONYMOUS_PER_MINUTE"),
+        ({"STORYGATE_HOLD_SECONDS": "0"}, "STORYGATE_HOLD_SECONDS"),
     ],
 )
 def test_bad_setting_names_the_variable(env: dict[str, str], names: str) -> None:
@@ -56,6 +60,47 @@ def test_embedded_secret_is_generated_once(tmp_path: Path) -> None:
     second = ensure_secret(load_settings({}, data_dir=tmp_path))
     assert first.secret == second.secret and len(first.secret) == 64
     assert (tmp_path / "secret").stat().st_mode & 0o077 == 0
+
+
+def test_the_secret_file_is_never_readable_by_others_even_while_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It is written privately and linked into place whole: no moment with other modes, and
+    no moment where it exists empty."""
+    import os
+
+    seen: list[tuple[int, str]] = []
+    real_link = os.link
+
+    def watching_link(src: str, dst: str) -> None:
+        seen.append((os.stat(src).st_mode & 0o777, Path(src).read_text()))
+        real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", watching_link)
+    made = ensure_secret(load_settings({}, data_dir=tmp_path))
+    assert seen == [(0o600, made.secret)]
+    assert [p.name for p in tmp_path.iterdir()] == ["secret"]  # no temp file left
+
+
+def test_exported_settings_rebuild_the_same_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What server worker processes see: ``serve`` exports, ``app_from_env`` loads."""
+    import os
+
+    from gateway.settings import export_env
+
+    for name in [k for k in os.environ if k.startswith("STORYGATE_")]:
+        monkeypatch.delenv(name)
+    chosen = load_settings(
+        {}, data_dir=tmp_path, port=9123, backends="instant", task_modules=("a.b", "c"), demo=False
+    )
+    export_env(chosen)
+    try:
+        assert load_settings() == chosen
+    finally:
+        for name in [k for k in os.environ if k.startswith("STORYGATE_")]:
+            del os.environ[name]  # not monkeypatch: it would put them back afterwards
 
 
 def test_distributed_requires_a_secret() -> None:

@@ -354,3 +354,21 @@ def build_audio(settings: Settings) -> ElevenLabsAudio:
     from workers.backends.hosted.elevenlabs import ElevenLabsAudio
 
     return ElevenLabsAudio(settings.elevenlabs_key, timeout=settings.provider_timeout_seconds)
+
+
+def probe_backends(settings: Settings) -> None:
+    """Refuse to start, in one line, when a local model library would crash this process.
+
+    llama.cpp built for another CPU dies with SIGILL at its first evaluation, taking every
+    request with it; the probe runs that first evaluation in a child process instead.
+    """
+    text = chosen(settings).get("text")
+    # Whenever llama.cpp writes (see ``_text``): local, or hosted with no text server.
+    if text not in ("local", "hosted") or settings.text_url or not _installed("llama_cpp"):
+        return
+    from workers.backends.local.models import default_gguf
+    from workers.backends.local.probe import probe_llama
+
+    model = Path(settings.text_model).expanduser() if settings.text_model else default_gguf()
+    if model is not None:
+        probe_llama(str(model))

@@ -5,7 +5,9 @@ The runtime loads this module and calls ``register``; nothing here runs at impor
 
 from __future__ import annotations
 
+from workers.pipelines.audiobook import audiobook_task
 from workers.pipelines.book import generate_book
+from workers.pipelines.edit import edit_task
 from workers.tasks import TaskRegistry
 
 __all__ = ["register"]
@@ -13,3 +15,5 @@ __all__ = ["register"]
 
 def register(registry: TaskRegistry) -> None:
     registry.register("book", generate_book)
+    registry.register("book_edit", edit_task)
+    registry.register("audiobook", audiobook_task)

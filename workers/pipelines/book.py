@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.core import layout
 from workers.backends.base import StoryPlan, StoryRequest
 from workers.pipelines.pace import Pace
 from workers.pipelines.package import build_zip, metadata
@@ -30,7 +31,7 @@ from workers.pipelines.text import Fonts
 from workers.pipelines.writing import write_book
 from workers.tasks import TaskContext
 
-__all__ = ["AUDIOBOOK_FILE", "assemble", "book_result", "generate_book", "job_path"]
+__all__ = ["assemble", "book_result", "generate_book", "job_path"]
 
 # Where each phase's progress starts; illustrations take the largest share of the bar.
 PCT_PLAN, PCT_WRITE, PCT_DRAW, PCT_COVER, PCT_ASSEMBLE = 5, 8, 35, 86, 92
@@ -38,11 +39,10 @@ PCT_PLAN, PCT_WRITE, PCT_DRAW, PCT_COVER, PCT_ASSEMBLE = 5, 8, 35, 86, 92
 # that a GPU-bound illustrator is not handed a pile of work it can only queue.
 LOOKAHEAD = 3
 # The narration of a finished book, made on request (``audiobook``) and dropped by edits.
-AUDIOBOOK_FILE = "audiobook.mp3"
 
 
 def job_path(job_id: str, name: str) -> str:
-    return f"jobs/{job_id}/{name}"
+    return layout.job_file(job_id, name)
 
 
 async def generate_book(ctx: TaskContext) -> dict[str, Any]:
@@ -90,7 +90,7 @@ async def generate_book(ctx: TaskContext) -> dict[str, Any]:
 async def _cover(ctx: TaskContext, renderer: Renderer) -> bytes:
     jpeg = await renderer.cover()
     job = ctx.job
-    path = job_path(job.id, "cover.jpg")
+    path = job_path(job.id, layout.COVER)
     await ctx.services.storage.put(job.account_id, path, jpeg, "image/jpeg", job_id=job.id)
     return jpeg
 
@@ -171,9 +171,9 @@ def book_result(
             for c in plan.characters
         ],
         "pages": draft.public(),
-        "cover": job_path(job_id, "cover.jpg"),
-        "pdf": job_path(job_id, "book.pdf"),
-        "zip": job_path(job_id, "book.zip"),
+        "cover": job_path(job_id, layout.COVER),
+        "pdf": job_path(job_id, layout.PDF),
+        "zip": job_path(job_id, layout.ZIP),
         "plan": plan_to_dict(plan),
         "request": request_to_dict(request),
         "layout": [s.layout() for s in specs],
@@ -216,6 +216,6 @@ async def assemble(
     pdf, archive = await asyncio.to_thread(pack)
     put = services.storage.put
     await asyncio.gather(
-        put(account_id, job_path(job_id, "book.pdf"), pdf, "application/pdf", job_id=job_id),
-        put(account_id, job_path(job_id, "book.zip"), archive, "application/zip", job_id=job_id),
+        put(account_id, job_path(job_id, layout.PDF), pdf, "application/pdf", job_id=job_id),
+        put(account_id, job_path(job_id, layout.ZIP), archive, "application/zip", job_id=job_id),
     )

@@ -1,7 +1,10 @@
 """Chat edits of a finished book: the writer rewrites pages, only those pages are redrawn.
 
 The book is rebuilt from ``job.result`` alone (request, plan and page layout are stored there),
-so an edit works in any process, long after the worker that wrote the book has gone.
+so an edit works in any process, long after the worker that wrote the book has gone. An edit
+runs as its own job (kind ``book_edit``) under a claim on the book (``JobService.claim_edit``):
+one editor at a time writes the book's files, and its new result lands only if the book is
+still at the revision it started from, so two edits never lose each other.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 
 from PIL import Image
 
-from gateway.core.errors import InvalidState
+from gateway.core import layout
+from gateway.core.errors import Conflict, InvalidState, NotFound
 from gateway.core.jobs import JobInfo, JobStatus
-from workers.pipelines.book import AUDIOBOOK_FILE, assemble, job_path
+from workers.pipelines.book import assemble, job_path
 from workers.pipelines.compose import jpeg_bytes
 from workers.pipelines.render import Renderer
 from workers.pipelines.spec import (
@@ -30,8 +34,11 @@ from workers.pipelines.spec import (
     unit_texts,
 )
 from workers.pipelines.text import Fonts
+from workers.tasks import TaskContext, TaskError
 
-__all__ = ["edit_book", "finished_book"]
+__all__ = ["edit_book", "edit_task", "finished_book"]
+
+CONFLICT = "conflict"
 
 
 def finished_book(job: JobInfo) -> dict[str, Any]:
@@ -65,7 +72,45 @@ def _apply(specs: list[PageSpec], changes: dict[int, str]) -> tuple[list[PageSpe
     return out, changed
 
 
-async def edit_book(services: Any, job: JobInfo, message: str) -> tuple[str, list[int]]:
+async def edit_task(ctx: TaskContext) -> dict[str, Any]:
+    """The ``book_edit`` job: params ``book_id`` and ``message``; result: the assistant's reply
+    and the page numbers whose words changed."""
+    services, job = ctx.services, ctx.job
+    book_id, message = str(job.params["book_id"]), str(job.params["message"])
+    try:
+        book = await services.jobs.get(book_id, job.account_id)
+        claimed = await services.jobs.claim_edit(book_id, lease_seconds=_lease(services))
+    except NotFound:
+        raise TaskError("not_found", "the book is gone") from None
+    except Conflict as exc:
+        raise TaskError(CONFLICT, "another edit of this book is in progress") from exc
+    if claimed.account_id != book.account_id:
+        raise TaskError("not_found", "the book is gone")
+    await ctx.progress(pct=10, step="Editing", message="Rewriting pages...")
+    try:
+        reply, changed, result = await edit_book(services, claimed, message)
+        if changed:
+            await services.jobs.update_result(book_id, result, revision=claimed.revision)
+        else:
+            await services.jobs.end_edit(book_id, revision=claimed.revision)
+    except Conflict as exc:
+        raise TaskError(CONFLICT, "the book changed while it was being edited") from exc
+    except BaseException:
+        await services.jobs.end_edit(book_id, revision=claimed.revision)
+        raise
+    return {"assistant_message": reply, "changed": changed}
+
+
+def _lease(services: Any) -> float:
+    settings = getattr(services, "settings", None)
+    return float(getattr(settings, "job_wait_seconds", 600))
+
+
+async def edit_book(
+    services: Any, job: JobInfo, message: str
+) -> tuple[str, list[int], dict[str, Any]]:
+    """Apply one chat message: rewrites and redraws what changed, stores the book's files, and
+    returns (reply, changed page numbers, the new result) for the caller to commit."""
     result = copy.deepcopy(finished_book(job))
     request = request_from_dict(result["request"])
     plan = plan_from_dict(result["plan"])
@@ -79,7 +124,7 @@ async def edit_book(services: Any, job: JobInfo, message: str) -> tuple[str, lis
         if 0 <= int(i) < len(texts) and str(t).strip() and str(t).strip() != texts[int(i)]
     }
     if not changes:
-        return reply, []
+        return reply, [], result
     specs, changed = _apply(specs, changes)
 
     storage = services.storage
@@ -102,7 +147,7 @@ async def edit_book(services: Any, job: JobInfo, message: str) -> tuple[str, lis
             jpeg = await asyncio.to_thread(_to_jpeg, png) if with_jpeg else None
         pngs.append(png)
         jpegs.append(jpeg)
-    _info, cover_jpeg = await storage.get(account, job_path(job.id, "cover.jpg"))
+    _info, cover_jpeg = await storage.get(account, job_path(job.id, layout.COVER))
 
     for num, (png, _jpeg) in redrawn.items():
         await storage.put(account, paths[num], png, "image/png", job_id=job.id)
@@ -111,9 +156,8 @@ async def edit_book(services: Any, job: JobInfo, message: str) -> tuple[str, lis
     result["layout"] = [s.layout() for s in specs]
     await assemble(services, account, job.id, result, cover_jpeg, pngs, jpegs)
     # The narration no longer matches the words; the next audiobook request speaks them anew.
-    await storage.delete_prefix(account, job_path(job.id, AUDIOBOOK_FILE))
-    await services.jobs.update_result(job.id, result)
-    return reply, changed
+    await storage.delete_prefix(account, job_path(job.id, "audiobook"))
+    return reply, changed, result
 
 
 def _to_jpeg(png: bytes) -> bytes:

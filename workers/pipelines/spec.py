@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gateway.core import layout
 from workers.backends.base import Character, OutlineItem, StoryPlan, StoryRequest, stable_seed
 from workers.tasks import TaskError
 
@@ -208,8 +209,9 @@ class PageSpec:
 
 
 def page_file(page_num: int, total: int) -> str:
+    """The page picture's name in its job's folder (``gateway.core.layout``)."""
     width = max(2, len(str(total)))
-    return f"pages/page_{page_num:0{width}d}.png"
+    return f"{layout.PAGES}page_{page_num:0{width}d}.png"
 
 
 def sentences(text: str) -> list[str]:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.core.errors import ModelUnavailable
 from workers.backends.base import Capability, ImagePrompt, exact_size
 from workers.backends.local.sampling import Sampling, apply_sampling, choose_sampling
 from workers.backends.model_thread import ModelThread
-from workers.tasks import TaskError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -201,7 +201,7 @@ class DiffusersIllustrator:
             return self._pipe
         missing = self._missing()
         if missing:
-            raise TaskError("illustration_unavailable", missing)
+            raise ModelUnavailable("illustration_unavailable", missing)
         try:
             import torch
             from diffusers import DiffusionPipeline
@@ -231,7 +231,7 @@ class DiffusersIllustrator:
         except Exception as exc:
             self._load_error = f"diffusers could not load {self.model}: {exc}"
             log.error("diffusers pipeline failed to load", extra={"model": self.model})
-            raise TaskError("illustration_unavailable", self._load_error) from exc
+            raise ModelUnavailable("illustration_unavailable", self._load_error) from exc
         self._call_params = frozenset(inspect.signature(pipe.__call__).parameters)
         self.device = device
         self._pipe = pipe
@@ -268,7 +268,7 @@ class DiffusersIllustrator:
             with torch.inference_mode():
                 images = list(pipe(**kwargs).images)
         if len(images) != len(prompts):
-            raise TaskError(
+            raise ModelUnavailable(
                 "illustration_failed",
                 f"the pipeline returned {len(images)} pictures for {len(prompts)} prompts",
             )

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gateway.core.errors import ModelUnavailable
 from workers.backends.base import Capability
 from workers.backends.local.chat import ChatWriter, Completion
 from workers.backends.local.models import default_gguf, missing_model_note
 from workers.backends.local.prompts import Messages
 from workers.backends.model_thread import ModelThread
-from workers.tasks import TaskError
 
 __all__ = ["LlamaWriter"]
 
@@ -104,7 +104,9 @@ class LlamaWriter(ChatWriter):
     def _refuse_if_unavailable(self) -> None:
         problem = self.problem
         if problem:
-            raise TaskError("text_unavailable", f"the local text model cannot run: {problem}")
+            raise ModelUnavailable(
+                "text_unavailable", f"the local text model cannot run: {problem}"
+            )
 
     def _model(self) -> Any:
         """The loaded model; called on the model's thread."""

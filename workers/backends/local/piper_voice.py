@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.core.errors import ModelUnavailable
 from workers.backends.audio import silence
 from workers.backends.base import Capability, Pcm
-from workers.tasks import TaskError
 
 __all__ = ["DEFAULT_VOICE_PACKAGE", "PiperNarrator", "default_voice"]
 
@@ -146,7 +146,7 @@ class PiperNarrator:
             return self._voice
         missing = self._missing()
         if missing:
-            raise TaskError("speech_unavailable", missing)
+            raise ModelUnavailable("speech_unavailable", missing)
         try:
             from piper import PiperVoice
 
@@ -156,7 +156,7 @@ class PiperNarrator:
         except Exception as exc:
             self._load_error = f"piper could not load {self._model}: {exc}"
             log.error("piper voice failed to load", extra={"voice": str(self._model)})
-            raise TaskError("speech_unavailable", self._load_error) from exc
+            raise ModelUnavailable("speech_unavailable", self._load_error) from exc
         return self._voice
 
     def synthesize(self, text: str) -> Pcm:
