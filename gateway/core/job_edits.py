@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import or_, update
 
@@ -24,20 +24,22 @@ if TYPE_CHECKING:
 _C = JOBS.c
 
 
-class ResultEdits:
-    """Mixed into ``JobService``, whose database, bus, clock, ``get`` and ``_publish`` it uses."""
+class _Jobs(Protocol):
+    """What these methods use of the ``JobService`` they are mixed into."""
 
     _db: Database
     _events: EventBus
     _clock: Callable[[], datetime]
 
-    async def get(self, job_id: str, account_id: str | None = None) -> JobInfo:
-        raise NotImplementedError
+    async def get(self, job_id: str, account_id: str | None = None) -> JobInfo: ...
 
-    async def _publish(self, job: JobInfo) -> None:
-        raise NotImplementedError
+    async def _publish(self, job: JobInfo) -> None: ...
 
-    async def claim_edit(self, job_id: str, *, lease_seconds: float) -> JobInfo:
+
+class ResultEdits:
+    """Mixed into ``JobService``."""
+
+    async def claim_edit(self: _Jobs, job_id: str, *, lease_seconds: float) -> JobInfo:
         """The right to change a finished job's result, for ``lease_seconds``; ``Conflict`` while
         another editor holds it. Returns the job as the claim found it (its revision is what
         ``update_result`` must still see)."""
@@ -59,7 +61,9 @@ class ResultEdits:
             raise Conflict("another edit of this job is in progress", job_id=job_id)
         return job_info(row)
 
-    async def update_result(self, job_id: str, result: dict[str, Any], *, revision: int) -> JobInfo:
+    async def update_result(
+        self: _Jobs, job_id: str, result: dict[str, Any], *, revision: int
+    ) -> JobInfo:
         """Replace a finished job's result if it is still at ``revision`` (the claim's), and end
         the claim; ``Conflict`` when another change got there first."""
         stmt = (
@@ -77,13 +81,13 @@ class ResultEdits:
         await self._publish(job)
         return job
 
-    async def end_edit(self, job_id: str, *, revision: int) -> None:
+    async def end_edit(self: _Jobs, job_id: str, *, revision: int) -> None:
         """Give up a claim without changing the result (the edit failed or changed nothing)."""
         stmt = update(JOBS).where(_C.id == job_id, _C.revision == revision).values(edit_until=None)
         async with self._db.write() as conn:
             await conn.execute(stmt)
 
-    async def wait(self, job_id: str, *, timeout: float, recheck: float = 2.0) -> JobInfo:  # noqa: ASYNC109
+    async def wait(self: _Jobs, job_id: str, *, timeout: float, recheck: float = 2.0) -> JobInfo:  # noqa: ASYNC109
         """The job once it is final, or as it stands when ``timeout`` runs out. Events wake the
         wait; the row is re-read whenever they are quiet, since a bus may drop them."""
         loop = asyncio.get_running_loop()
