@@ -71,6 +71,20 @@ def _day_start(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _created_since(account_id: str, family: str, kind: str, since: datetime) -> Any:
+    """How many jobs of one family and kind the account created since ``since``."""
+    return (
+        select(func.count())
+        .select_from(JOBS)
+        .where(
+            _C.account_id == account_id,
+            _C.family == family,
+            _C.kind == kind,
+            _C.created_at >= since,
+        )
+    )
+
+
 class JobService(ResultEdits):
     def __init__(
         self,
@@ -193,16 +207,7 @@ class JobService(ResultEdits):
         # The account row's lock serialises this account's creates on PostgreSQL (SQLite has
         # one writer), so the count and the insert cannot interleave with another create.
         await conn.execute(select(_A.id).where(_A.id == account_id).with_for_update())
-        count = await conn.scalar(
-            select(func.count())
-            .select_from(JOBS)
-            .where(
-                _C.account_id == account_id,
-                _C.family == family,
-                _C.kind == kind,
-                _C.created_at >= _day_start(now),
-            )
-        )
+        count = await conn.scalar(_created_since(account_id, family, kind, _day_start(now)))
         if int(count or 0) >= cap.limit:
             raise QuotaExceeded(
                 f"{cap.limit} a day reached; it resets at 00:00 UTC", limit=cap.limit, window="day"
@@ -210,16 +215,7 @@ class JobService(ResultEdits):
 
     async def count_today(self, account_id: str, family: str, kind: str) -> int:
         """Jobs of one family and kind the account created since 00:00 UTC."""
-        stmt = (
-            select(func.count())
-            .select_from(JOBS)
-            .where(
-                _C.account_id == account_id,
-                _C.family == family,
-                _C.kind == kind,
-                _C.created_at >= _day_start(self._clock()),
-            )
-        )
+        stmt = _created_since(account_id, family, kind, _day_start(self._clock()))
         async with self._db.read() as conn:
             return int((await conn.scalar(stmt)) or 0)
 

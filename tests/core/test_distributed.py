@@ -36,6 +36,20 @@ def distributed_settings(pg_url: str, redis_url: str, prefix: str, tmp: Path) ->
     )
 
 
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a `storygate worker` process joining these replicas."""
+    return {
+        **os.environ,
+        "STORYGATE_DATABASE_URL": settings.database_url,
+        "STORYGATE_REDIS_URL": settings.redis_url,
+        "STORYGATE_REDIS_PREFIX": settings.redis_prefix,
+        "STORYGATE_SECRET": settings.secret,
+        "STORYGATE_TASK_MODULES": "tests.support.tasks",
+        "STORYGATE_DATA_DIR": str(settings.data_dir),
+        **extra,
+    }
+
+
 @pytest.fixture
 async def replicas(
     pg_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
@@ -82,15 +96,7 @@ async def test_one_job_for_one_idempotency_key_across_replicas(replicas) -> None
 
 async def test_worker_process_runs_enqueued_job_and_events_reach_gateway(replicas) -> None:
     gateway, _, settings = replicas
-    env = {
-        **os.environ,
-        "STORYGATE_DATABASE_URL": settings.database_url,
-        "STORYGATE_REDIS_URL": settings.redis_url,
-        "STORYGATE_REDIS_PREFIX": settings.redis_prefix,
-        "STORYGATE_SECRET": settings.secret,
-        "STORYGATE_TASK_MODULES": "tests.support.tasks",
-        "STORYGATE_DATA_DIR": str(settings.data_dir),
-    }
+    env = worker_env(settings)
     worker = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"],
         cwd=REPO,

@@ -20,7 +20,7 @@ from gateway.core.ledger import Ledger
 from gateway.db.engine import Database
 from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
-from tests.core.test_distributed import REPO, distributed_settings
+from tests.core.test_distributed import REPO, distributed_settings, worker_env
 
 UNIT = "sleeperhit.credits"
 LEASE = 60
@@ -220,17 +220,7 @@ async def test_a_killed_workers_job_has_its_hold_released_within_the_lease(
     settings = distributed_settings(pg_url, redis_url, redis_prefix, tmp_path)
     lease = 2
     settings = settings.with_overrides(hold_seconds=lease)
-    env = {
-        **os.environ,
-        "STORYGATE_DATABASE_URL": settings.database_url,
-        "STORYGATE_REDIS_URL": settings.redis_url,
-        "STORYGATE_REDIS_PREFIX": settings.redis_prefix,
-        "STORYGATE_SECRET": settings.secret,
-        "STORYGATE_TASK_MODULES": "tests.support.tasks",
-        "STORYGATE_DATA_DIR": str(settings.data_dir),
-        "STORYGATE_HOLD_SECONDS": str(lease),
-        "STORYGATE_BACKENDS": "instant",
-    }
+    env = worker_env(settings, STORYGATE_HOLD_SECONDS=str(lease), STORYGATE_BACKENDS="instant")
     worker = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"],
         cwd=REPO,
