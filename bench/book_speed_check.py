@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,6 @@ from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
 from workers.backends.base import ImagePrompt, StoryRequest, picture_prompt
 from workers.backends.instant import InstantIllustrator, InstantWriter
-from workers.backends.registry import Backends
 from workers.runner import execute_job
 
 PROMPT = "A brave little raccoon who learns to share with forest friends"
@@ -144,9 +144,7 @@ async def diffusers_book(report: Report, runs: int) -> None:
             await illustrator.draw(
                 [ImagePrompt("a fox in a meadow", (), "meadow", "watercolor", 1, 768, 768)]
             )
-            rt.backends = Backends(
-                writer=rt.backends.writer, illustrator=illustrator, narrator=rt.backends.narrator
-            )
+            rt.backends = replace(rt.backends, illustrator=illustrator)
             with_diffusers = await _median(runs, lambda: _book_job(rt, account, PAGES))
     report.figure("instant illustrator: 12-page picture book job", baseline, "s", None)
     report.figure("tiny diffusers: 12-page picture book job", with_diffusers, "s", None)

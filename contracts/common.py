@@ -25,6 +25,8 @@ NO_NUL = "^[^\\x00]*$"
 VISIBLE = f"^[^\\x00]*[^\\x00{_SPACE}][^\\x00]*$"
 # An e-mail address as far as a server can tell: one @, no space or control character.
 EMAIL = f"^[^@\\x00-\\x1f{_SPACE}]+@[^@\\x00-\\x1f{_SPACE}]+$"
+# An http(s) URL without spaces.
+HTTP_URL = f"^https?://[^{_SPACE}]+$"
 # An http(s) URL without spaces, or nothing.
 WEB_URL = f"^(https?://[^{_SPACE}]+)?$"
 
@@ -41,7 +43,7 @@ def integral_floats(value: Any) -> Any:
     return value
 
 
-def decode_strict(body: bytes, type_: type[Any]) -> Any:
+def decode_strict(body: bytes, type_: Any) -> Any:
     """Decode a JSON body into ``type_`` with no coercion but JSON Schema's own (an integral
     float is an integer); raises ``msgspec.ValidationError`` / ``DecodeError``."""
     raw = msgspec.json.decode(body or b"null")

@@ -176,15 +176,30 @@ def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
             shown = "plan default" if standing.per_minute is None else standing.per_minute
             shown = "unlimited" if standing.per_minute == 0 else shown
             print(f"{args.account} {args.family} per_minute={shown}")
+        elif args.action == "allocate":
+            monthly = None if args.amount == "unlimited" else _whole(args.amount)
+            balance = await rt.accounts.allocate(args.account, args.wallet, monthly)
+            shown = "unlimited" if monthly is None else monthly
+            print(f"{args.account} {args.wallet} monthly={shown} spendable={_units(balance)}")
         elif args.action == "grant":
             await rt.accounts.get(args.account)
             balance = await rt.ledger.grant(
                 args.account, args.wallet, args.amount, note="cli grant"
             )
-            print(f"{args.account} {args.wallet} spendable={balance.spendable}")
+            print(f"{args.account} {args.wallet} spendable={_units(balance)}")
         return 0
 
     return _run_core(settings, action)
+
+
+def _units(balance: Any) -> str:
+    return "unlimited" if balance.spendable is None else str(balance.spendable)
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit():
+        raise CoreError(f"expected a whole number, got {text!r}")
+    return int(text)
 
 
 def _rate(text: str) -> int | None:
@@ -273,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     set_rate.add_argument("account")
     set_rate.add_argument("family", choices=FAMILIES)
     set_rate.add_argument("per_minute", help="N, 0 for no per-minute limit, or 'default'")
+    allocate = accounts.add_parser(
+        "allocate", help="set one account's monthly allowance on one wallet (a custom deal)"
+    )
+    allocate.add_argument("account")
+    allocate.add_argument("wallet", help="unit, e.g. storynote.credits")
+    allocate.add_argument("amount", help="credits a month, or 'unlimited'")
     grant = accounts.add_parser("grant")
     grant.add_argument("account")
     grant.add_argument("wallet", help="unit, e.g. storynote.credits")

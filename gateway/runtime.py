@@ -17,6 +17,7 @@ from gateway.core.accounts import AccountService
 from gateway.core.admission import Admission
 from gateway.core.errors import Unavailable
 from gateway.core.events import EventBus, MemoryEventBus, RedisEventBus
+from gateway.core.fetcher import fetcher_from
 from gateway.core.idempotency import (
     Idempotency,
     IdempotencyStore,
@@ -29,6 +30,7 @@ from gateway.core.key_invalidation import KeyInvalidation, LocalInvalidation, Re
 from gateway.core.keys import KeyService
 from gateway.core.leases import Leases
 from gateway.core.ledger import Ledger
+from gateway.core.projects import ProjectService
 from gateway.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.core.storage import LocalBlobStore, Storage
 from gateway.core.streams import StreamSlots
@@ -89,6 +91,9 @@ class Runtime:
         self.leases = leases
         self.job_cache = JobCache(jobs, events)
         self.teams = TeamService(db)
+        self.projects = ProjectService(db)
+        # Reads URLs clients hand us (a video's first frame), refusing private addresses.
+        self.fetcher = fetcher_from(settings)
         self.streams = StreamSlots(
             per_process=settings.streams_per_process, per_account=settings.streams_per_account
         )

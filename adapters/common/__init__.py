@@ -12,4 +12,5 @@ envelope) and keeps only what is truly its own: routes, wire translation and pla
 * ``links``       signed, expiring file links
 * ``pages``       opaque cursor pages
 * ``streams``     admission of event streams (per IP, per account, per process)
+* ``decoding``    decoder messages in words rather than regexes
 """

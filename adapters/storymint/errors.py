@@ -12,8 +12,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from adapters.common.decoding import readable
 from adapters.common.statuses import status_of
-from contracts.common import EMAIL, NO_NUL, VISIBLE, WEB_URL
 from contracts.storymint import ErrorBody
 from gateway.core.errors import (
     CoreError,
@@ -80,24 +80,9 @@ def from_core(exc: CoreError) -> StoryMintError:
     return StoryMintError(status, exc.message, None)
 
 
-# What a pattern means, for people: msgspec's message quotes the regex itself.
-_PATTERNS = {
-    VISIBLE: "must have a visible character and no NUL character",
-    NO_NUL: "must not contain NUL characters",
-    EMAIL: "must be an email address",
-    WEB_URL: "must be an http(s) URL without spaces, or empty",
-}
-
-
 def from_decode(exc: Exception) -> StoryMintError:
     """msgspec's message already names the field: "Expected `int`, got `str` - at `$.num_pages`"."""
-    text = str(exc)
-    for pattern, meaning in _PATTERNS.items():
-        if repr(pattern) in text or pattern in text:
-            where = text.rpartition(" - at `$.")[2].rstrip("`")
-            text = f"{where}: {meaning}" if where != text else meaning
-            break
-    return StoryMintError(400, "Invalid request body", text)
+    return StoryMintError(400, "Invalid request body", readable(str(exc)))
 
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

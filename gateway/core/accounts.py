@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from gateway.core.errors import InvalidInput, NotFound
 from gateway.core.ids import new_id
-from gateway.core.plans import FAMILIES, Plan, check_family, default_plan, get_plan
+from gateway.core.plans import FAMILIES, Plan, check_family, default_plan, get_plan, wallets
 from gateway.core.single_flight import SingleFlight
 from gateway.db.engine import Database
 from gateway.db.models import Account, AccountPlan, as_utc, utcnow
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.core.key_invalidation import KeyInvalidation
     from gateway.core.keys import KeyService
     from gateway.core.ledger import Ledger
+    from gateway.core.wallets import Balance
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,14 @@ class AccountService:
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return standing
+
+    async def allocate(self, account_id: str, unit: str, monthly: int | None) -> Balance:
+        """A custom monthly allowance on one wallet (an operator's deal), in place of the
+        plan's until the account's plan in that family changes."""
+        if unit not in wallets():
+            raise InvalidInput(f"unknown wallet {unit!r} (known: {', '.join(wallets())})")
+        await self.get(account_id)
+        return await self._ledger.set_allocation(account_id, unit, monthly)
 
     async def _allocate(self, account_id: str, plan: Plan) -> None:
         for unit, monthly in plan.monthly.items():

@@ -31,6 +31,14 @@ class Charge:
     amount: int
 
 
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One job of a batch: its parameters and what it holds while it runs."""
+
+    params: dict[str, Any]
+    charges: Sequence[Charge] = ()
+
+
 class Admission:
     def __init__(self, ledger: Ledger, jobs: JobService, submit: Submit, *, runner: str) -> None:
         self._ledger = ledger
@@ -52,40 +60,76 @@ class Admission:
     ) -> JobInfo:
         """The queued job; the charge's ``InsufficientFunds``, the cap's ``QuotaExceeded`` or
         the runner's error otherwise, with nothing left behind."""
-        job_id = job_id or new_job_id()
-        holds: list[Hold] = []
-        job: JobInfo | None = None
-        try:
-            for charge in charges:
-                hold = await self._ledger.reserve(
-                    account_id, charge.unit, charge.amount, job_id=job_id
-                )
-                holds.append(hold)
-            job = await self._jobs.create(
-                account_id,
-                family,
-                kind,
-                params,
-                runner=self._runner,
-                job_id=job_id,
-                subject_id=subject_id,
-                daily_cap=daily_cap,
-            )
-            await self._submit(job_id)
-        except BaseException:
-            await self._undo(job_id, holds, created=job is not None)
-            raise
+        (job,) = await self.admit_all(
+            account_id,
+            family,
+            kind,
+            [Order(params, charges)],
+            daily_cap=daily_cap,
+            subject_id=subject_id,
+            job_ids=[job_id or new_job_id()],
+        )
         return job
 
-    async def _undo(self, job_id: str, holds: list[Hold], *, created: bool) -> None:
+    async def admit_all(
+        self,
+        account_id: str,
+        family: str,
+        kind: str,
+        orders: Sequence[Order],
+        *,
+        daily_cap: DailyCap | None = None,
+        subject_id: str | None = None,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[JobInfo]:
+        """All of the jobs or none (a request for eight pictures that can pay for seven gets
+        nothing): every hold is taken, then every job created, and only then is any job handed
+        to the runner, so an undo never races a job that already started."""
+        ids = list(job_ids) if job_ids is not None else [new_job_id() for _ in orders]
+        if len(ids) != len(orders):
+            raise ValueError("one job id per order")
+        holds: list[Hold] = []
+        created: list[str] = []
+        jobs: list[JobInfo] = []
         try:
-            if created and not await self._jobs.discard(job_id):
-                # A runner took the job after all (the enqueue reached it before failing): it
-                # runs, and its outcome settles the holds.
-                log.warning("admission of job %s failed after the job started", job_id)
-                return
+            for job_id, order in zip(ids, orders, strict=True):
+                for charge in order.charges:
+                    hold = await self._ledger.reserve(
+                        account_id, charge.unit, charge.amount, job_id=job_id
+                    )
+                    holds.append(hold)
+            for job_id, order in zip(ids, orders, strict=True):
+                job = await self._jobs.create(
+                    account_id,
+                    family,
+                    kind,
+                    order.params,
+                    runner=self._runner,
+                    job_id=job_id,
+                    subject_id=subject_id,
+                    daily_cap=daily_cap,
+                )
+                created.append(job_id)
+                jobs.append(job)
+            for job_id in ids:
+                await self._submit(job_id)
+        except BaseException:
+            await self._undo(created, holds)
+            raise
+        return jobs
+
+    async def _undo(self, created: Sequence[str], holds: list[Hold]) -> None:
+        try:
+            started: set[str] = set()
+            for job_id in created:
+                if not await self._jobs.discard(job_id):
+                    # A runner took the job after all (the enqueue reached it before failing):
+                    # it runs, and its outcome settles its holds.
+                    log.warning("admission of job %s failed after the job started", job_id)
+                    started.add(job_id)
             for hold in holds:
-                await self._ledger.release(hold.id)
+                if hold.job_id not in started:
+                    await self._ledger.release(hold.id)
         except Exception:
-            # The holds are leases of a job that does not exist: the sweeper releases them.
-            log.exception("could not undo the admission of job %s", job_id)
+            # The holds are leases of jobs that do not exist: the sweeper releases them.
+            log.exception("could not undo the admission of jobs %s", ", ".join(created))

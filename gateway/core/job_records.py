@@ -114,3 +114,8 @@ def event_of(job: JobInfo) -> dict[str, Any]:
 
 def channel_of(job_id: str) -> str:
     return f"job:{job_id}"
+
+
+def account_channel_of(account_id: str, family: str) -> str:
+    """Every change of every job of one account in one family is also published here."""
+    return f"account:{family}:{account_id}"

@@ -36,6 +36,7 @@ from gateway.core.job_records import (
     STEP_MAX,
     JobInfo,
     JobStatus,
+    account_channel_of,
     channel_of,
     cut,
     event_of,
@@ -45,7 +46,16 @@ from gateway.core.pages import Cursor, beyond
 from gateway.db.engine import Database
 from gateway.db.models import Account, utcnow
 
-__all__ = ["FINAL", "DailyCap", "JobInfo", "JobService", "JobStatus", "channel_of", "event_of"]
+__all__ = [
+    "FINAL",
+    "DailyCap",
+    "JobInfo",
+    "JobService",
+    "JobStatus",
+    "account_channel_of",
+    "channel_of",
+    "event_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +154,36 @@ class JobService(ResultEdits):
         """The first page only (operators' and tests' convenience)."""
         jobs, _ = await self.page(account_id, family=family, limit=limit)
         return jobs
+
+    async def of_subject(
+        self, account_id: str, subject_id: str, *, family: str, limit: int = 1000
+    ) -> builtins.list[JobInfo]:
+        """The account's jobs that work on ``subject_id`` (a project's generations), oldest
+        first."""
+        stmt = (
+            select(JOBS)
+            .where(_C.account_id == account_id, _C.subject_id == subject_id, _C.family == family)
+            .order_by(_C.created_at, _C.id)
+            .limit(max(1, limit))
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [job_info(r) for r in rows]
+
+    async def many(
+        self, job_ids: Iterable[str], account_id: str, *, family: str
+    ) -> builtins.list[JobInfo]:
+        """Those of ``job_ids`` that are the account's jobs in ``family``, in one query;
+        the rest are simply absent."""
+        wanted = builtins.list(dict.fromkeys(job_ids))
+        if not wanted:
+            return []
+        stmt = select(JOBS).where(
+            _C.id.in_(wanted), _C.account_id == account_id, _C.family == family
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [job_info(r) for r in rows]
 
     async def unfinished(self, runner: str) -> builtins.list[JobInfo]:
         stmt = (
@@ -381,7 +421,10 @@ class JobService(ResultEdits):
 
     async def _publish(self, job: JobInfo) -> None:
         try:
-            await self._events.publish(channel_of(job.id), event_of(job))
+            event = event_of(job)
+            await self._events.publish(channel_of(job.id), event)
+            # Streams of all of an account's jobs in one family (StoryNote's events stream).
+            await self._events.publish(account_channel_of(job.account_id, job.family), event)
         except Exception:
             # Events are hints for live clients; the table is the truth and stays correct.
             log.warning("publishing an event for job %s failed", job.id, exc_info=True)

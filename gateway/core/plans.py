@@ -42,7 +42,8 @@ _CATALOGUE: tuple[Plan, ...] = (
     _p("childrenbooks", "free", "Free", {"childrenbooks.credits": 0}, api=False),
     _p("childrenbooks", "pro", "Pro", {"childrenbooks.credits": 500}),
     _p("childrenbooks", "premium", "Premium", {"childrenbooks.credits": 2000}),
-    _p("storynote", "free", "Free", {"storynote.credits": 50}),
+    # StoryNote: the app's free tier holds no API key (as the other families' free plans).
+    _p("storynote", "free", "Free", {"storynote.credits": 50}, api=False),
     _p("storynote", "pro", "Pro", {"storynote.credits": 2000}),
     _p("storynote", "studio", "Studio", {"storynote.credits": 20000}),
     _p("sleeperhit", "starter", "Starter", {"sleeperhit.credits": 300}),
@@ -56,6 +57,11 @@ DEMO_PLANS = {
     "storynote": "studio",
     "sleeperhit": "studio",
 }
+
+
+def wallets() -> tuple[str, ...]:
+    """Every unit some plan allocates: the wallets an operator may set an allowance on."""
+    return tuple(dict.fromkeys(unit for plan in _CATALOGUE for unit in plan.monthly))
 
 
 def plans_of(family: str) -> tuple[Plan, ...]:

@@ -164,6 +164,19 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = _ts(nullable=True)
 
 
+class Project(SQLModel, table=True):
+    """A named folder of one account's generations in one family (StoryNote's projects); the
+    jobs made in it name it as their ``subject_id``."""
+
+    __tablename__ = "projects"
+    __table_args__ = (Index("ix_projects_account_created", "account_id", "created_at", "id"),)
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", max_length=40)
+    family: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
 class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_records"
     account_id: str = Field(primary_key=True, max_length=40)

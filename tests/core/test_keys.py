@@ -310,8 +310,11 @@ async def test_create_refusals(env: Env) -> None:
         await env.keys.create(free, "storymint")
     with pytest.raises(InvalidInput):
         await env.keys.create(free, "nosuchfamily")
-    # storynote's default plan has API access.
-    assert (await env.keys.create(free, "storynote")).info.family == "storynote"
+    # No family's default (free) plan holds a key; a paid one does.
+    with pytest.raises(Forbidden):
+        await env.keys.create(free, "storynote")
+    pro = await env.account({"storynote": "pro"})
+    assert (await env.keys.create(pro, "storynote")).info.family == "storynote"
 
 
 async def test_cache_bounds_staleness_without_a_broadcast(db: Database) -> None:

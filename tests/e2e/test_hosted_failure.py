@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from tests.conftest import need
 from tests.e2e.conftest import free_port, start_server
 from tests.e2e.storymint_support import StoryMint
 from workers.backends.hosted.fal import FalIllustrator
-from workers.backends.registry import Backends
 
 KEY = "fal-e2e-secret-key-5f0c1a2b3d4e"
 BOOKS = "storymint.books"
@@ -74,11 +74,7 @@ async def test_provider_failure_releases_the_reservation(tmp_path: Path) -> None
     settings = Settings(data_dir=tmp_path, backends="instant", log_json=False, demo=False)
     async with open_runtime(settings, role="gateway") as rt:
         fal = RefusingFal()
-        rt.backends = Backends(
-            writer=rt.backends.writer,
-            illustrator=FalIllustrator(KEY, timeout=10, client=fal),
-            narrator=rt.backends.narrator,
-        )
+        rt.backends = replace(rt.backends, illustrator=FalIllustrator(KEY, timeout=10, client=fal))
         account = (await rt.accounts.create("hosted", {"storymint": "max"})).id
         full = (await rt.ledger.balance(account, BOOKS)).spendable
         assert full

@@ -19,8 +19,9 @@ from gateway.settings import Settings, SettingsError
 from tests.conftest import need
 from workers.backends import registry
 from workers.backends.hosted.elevenlabs import ElevenLabsNarrator
-from workers.backends.hosted.fal import FalIllustrator
+from workers.backends.hosted.fal import FalIllustrator, FalVideo
 from workers.backends.instant import InstantIllustrator, InstantNarrator, InstantWriter
+from workers.backends.local.synth import ProceduralSounds
 from workers.backends.registry import (
     NO_HOSTED_TEXT,
     NO_IMAGE_MODEL,
@@ -69,6 +70,9 @@ def test_instant_set() -> None:
         ("text", "instant", True),
         ("image", "instant", True),
         ("speech", "instant", True),
+        ("video", "local", True),
+        ("sfx", "local", True),
+        ("music", "local", True),
     ]
 
 
@@ -91,12 +95,15 @@ def test_overrides_pick_one_kind_each(monkeypatch: pytest.MonkeyPatch) -> None:
             backends="hosted",
             text_backend="instant",
             speech_backend="INSTANT",
+            sound_backend="local",
             fal_key=FAL_KEY,
         )
     )
     assert isinstance(backends.writer, InstantWriter)
     assert isinstance(backends.illustrator, FalIllustrator)
     assert isinstance(backends.narrator, InstantNarrator)
+    assert isinstance(backends.animator, FalVideo)
+    assert isinstance(backends.sounds, ProceduralSounds)
 
 
 # --- image ----------------------------------------------------------------------------------
@@ -309,8 +316,8 @@ def test_hosted_set_lists_its_capabilities(monkeypatch: pytest.MonkeyPatch) -> N
     backends = build_backends(settings)
     assert isinstance(backends, Backends)
     caps = backends.capabilities()
-    assert [c.kind for c in caps] == ["text", "image", "speech"]
-    assert [c.backend for c in caps[1:]] == ["fal", "elevenlabs"]
+    assert [c.kind for c in caps] == ["text", "image", "speech", "video", "sfx", "music"]
+    assert [c.backend for c in caps[1:]] == ["fal", "elevenlabs", "fal", "elevenlabs", "elevenlabs"]
     assert FAL_KEY not in repr(caps) and XI_KEY not in repr(caps)
 
 
@@ -327,7 +334,7 @@ def test_building_the_default_local_set_loads_no_model() -> None:
         "assert Settings().backends == 'local'\n"
         "b = build_backends(Settings())\n"
         "print([c.backend for c in b.capabilities()])\n"
-        "heavy = ('llama_cpp', 'torch', 'diffusers', 'piper', 'fal_client', 'elevenlabs')\n"
+        "heavy = ('llama_cpp', 'torch', 'diffusers', 'piper', 'fal_client', 'elevenlabs', 'av')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(
@@ -335,7 +342,7 @@ def test_building_the_default_local_set_loads_no_model() -> None:
     )
     assert done.returncode == 0, done.stderr
     backends_line, imported_line = done.stdout.strip().splitlines()[-2:]
-    assert backends_line == "['local', 'instant', 'piper']"
+    assert backends_line == "['local', 'instant', 'piper', 'local', 'local', 'local']"
     assert imported_line == "[]"
 
 

@@ -10,6 +10,7 @@ import json
 import shutil
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from workers.backends.local.diffusion import (
     styled_prompt,
 )
 from workers.backends.local.sampling import choose_sampling
-from workers.backends.registry import Backends
 from workers.runner import execute_job
 
 PROMPT = "A brave little raccoon who learns to share with forest friends"
@@ -290,9 +290,7 @@ async def make_book(rt: Runtime, account: str, units: int) -> dict[str, Any]:
 
 
 def with_illustrator(rt: Runtime, illustrator: Illustrator) -> None:
-    rt.backends = Backends(
-        writer=rt.backends.writer, illustrator=illustrator, narrator=rt.backends.narrator
-    )
+    rt.backends = replace(rt.backends, illustrator=illustrator)
 
 
 async def test_book_pages_drawn_by_diffusers(rt: Runtime, tiny: Path) -> None:

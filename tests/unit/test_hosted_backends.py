@@ -24,7 +24,7 @@ from PIL import Image
 
 from gateway.core.errors import UpstreamError
 from tests.conftest import need
-from workers.backends.base import ImagePrompt, Pcm
+from workers.backends.base import Animator, ImagePrompt, Pcm, VideoRequest
 from workers.backends.hosted import provider_call, redact
 from workers.backends.hosted.elevenlabs import (
     OUTPUT_FORMAT,
@@ -352,7 +352,7 @@ async def test_elevenlabs_sound_and_music_clamp_their_lengths() -> None:
     (_, effect_kw), (_, music_kw) = fake.calls
     assert effect_kw["duration_seconds"] == 30 and effect_kw["text"] == "a door creaks"
     assert music_kw["music_length_ms"] == 3000 and music_kw["prompt"] == "a gentle lullaby"
-    assert {c.kind for c in audio.capabilities()} == {"sound", "music"}
+    assert {c.kind for c in audio.capabilities()} == {"sfx", "music"}
     unkeyed = ElevenLabsAudio("", client=fake).capabilities()
     assert not any(c.available for c in unkeyed)
     assert "STORYGATE_ELEVENLABS_KEY" in unkeyed[0].note
@@ -399,3 +399,74 @@ def test_calls_match_the_installed_elevenlabs_sdk() -> None:
         prompt="p", music_length_ms=3000, output_format=OUTPUT_FORMAT
     )
     assert XI_KEY not in repr(narrator)
+
+
+# --- fal video as an Animator ----------------------------------------------------------------
+
+
+def video_request(**changes: Any) -> VideoRequest:
+    fields: dict[str, Any] = {
+        "prompt": "the fox waves",
+        "first": Image.new("RGB", (64, 36), (200, 80, 40)),
+        "seconds": 3.0,
+        "width": 64,
+        "height": 36,
+        "seed": 2**40 + 5,
+    }
+    return VideoRequest(**{**fields, **changes})
+
+
+def png_color(data: bytes) -> object:
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.format == "PNG"
+        return opened.convert("RGB").getpixel((0, 0))
+
+
+async def test_fal_video_animates_from_the_first_frame() -> None:
+    fal = FakeFal({"video": {"url": VIDEO_URL, "content_type": "video/mp4"}})
+    async with files({VIDEO_URL: (200, MP4)}) as http:
+        video = FalVideo(
+            KEY, model="fal-ai/kling-video/v1/standard/image-to-video", client=fal, http=http
+        )
+        assert isinstance(video, Animator)
+        clip = await video.animate(video_request())
+    assert clip == MP4
+    assert len(fal.uploads) == 1
+    data, content_type, name = fal.uploads[0]
+    assert (content_type, name) == ("image/png", "frame.png") and png_color(data) == (200, 80, 40)
+    app, arguments, _ = fal.calls[0]
+    assert app == "fal-ai/kling-video/v1/standard/image-to-video"
+    assert arguments["image_url"] == "https://v3.fal.media/files/frame.png"
+    assert "tail_image_url" not in arguments
+    assert (arguments["prompt"], arguments["duration"]) == ("the fox waves", "5")
+    assert arguments["seed"] == (2**40 + 5) % 2**32
+
+
+async def test_fal_video_keyframes_go_up_as_the_tail_image() -> None:
+    fal = FakeFal({"video": {"url": VIDEO_URL}})
+    last = Image.new("RGB", (64, 36), (10, 40, 220))
+    async with files({VIDEO_URL: (200, MP4)}) as http:
+        video = FalVideo(KEY, client=fal, http=http)
+        clip = await video.animate(video_request(last=last, seconds=9.0, model="fal-ai/other"))
+    assert clip == MP4
+    assert [png_color(data) for data, _, _ in fal.uploads] == [(200, 80, 40), (10, 40, 220)]
+    assert [name for _, _, name in fal.uploads] == ["frame.png", "last.png"]
+    app, arguments, _ = fal.calls[0]
+    # The request's model is this clip's endpoint; the configured one stays as it was.
+    assert app == "fal-ai/other" != video.model
+    assert arguments["image_url"] == arguments["tail_image_url"]  # the fake's one URL
+    assert arguments["duration"] == "10"
+
+
+async def test_fal_video_animate_checks_the_answer_and_hides_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fal = FakeFal({"video": {"url": VIDEO_URL}})
+    async with files({VIDEO_URL: (200, b"<html>error page</html>")}) as http:
+        with pytest.raises(UpstreamError, match="no MP4"):
+            await FalVideo(KEY, client=fal, http=http).animate(video_request())
+    failing = FakeFal(fail=RuntimeError(f"401 bad key {KEY}"))
+    with pytest.raises(UpstreamError) as caught:
+        await FalVideo(KEY, client=failing).animate(video_request())
+    assert_secret_free(caught.value, caplog, KEY)

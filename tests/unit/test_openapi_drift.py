@@ -90,4 +90,27 @@ def test_cli_writes_one_document_per_family(
         root.handlers[:], root.level = handlers, level
     written = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")}
     assert written == documents
-    assert {"storymint", "childrenbooks"} <= set(written)
+    assert {"storymint", "childrenbooks", "storynote"} <= set(written)
+
+
+def test_storynote_document_is_current(documents: dict[str, Any]) -> None:
+    checked_in = json.loads((REPO / "openapi" / "storynote.json").read_text())
+    assert checked_in == documents["storynote"], HINT
+
+
+def test_storynote_document_holds_both_roots_and_only_its_paths(
+    documents: dict[str, Any],
+) -> None:
+    doc = documents["storynote"]
+    paths = set(doc["paths"])
+    for path in ("/projects/{project_id}/image", "/jobs/{job_id}", "/models/available"):
+        assert {f"/v1{path}", f"/api/v1{path}"} <= paths
+    for path in paths:
+        owner = adapters.family_of(path)
+        assert owner is not None and owner.name == "storynote", path
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    refs = {
+        part.split('"')[0] for part in json.dumps(doc).split('"$ref": "#/components/schemas/')[1:]
+    }
+    assert refs <= set(doc["components"]["schemas"])

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "Animator",
     "Capability",
     "Character",
     "Illustrator",
@@ -23,9 +24,11 @@ __all__ = [
     "Narrator",
     "OutlineItem",
     "Pcm",
+    "SoundMaker",
     "StoryPlan",
     "StoryRequest",
     "StoryWriter",
+    "VideoRequest",
     "describe_character",
     "exact_size",
     "picture_prompt",
@@ -92,7 +95,7 @@ class ImagePrompt:
 
 @dataclass(frozen=True, slots=True)
 class Capability:
-    kind: str  # text | image | speech
+    kind: str  # text | image | speech | video | sfx | music
     backend: str  # instant | local | hosted
     model: str
     available: bool
@@ -158,6 +161,46 @@ class Narrator(Protocol):
     def capability(self) -> Capability: ...
 
     async def speak(self, text: str, *, language: str = "english", seed: int = 0) -> Pcm: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRequest:
+    """One clip: a camera move over ``first``, or a passage from ``first`` to ``last``
+    (keyframe mode). Both frames are RGB pictures exactly ``width`` x ``height``; text-to-video
+    paints ``first`` with the illustrator before it gets here."""
+
+    prompt: str
+    first: Image.Image
+    seconds: float
+    width: int
+    height: int
+    seed: int
+    last: Image.Image | None = None
+    model: str = ""
+
+
+@runtime_checkable
+class Animator(Protocol):
+    """Turns one or two stills into an H.264 MP4 of the asked length and size."""
+
+    name: str
+
+    def capability(self) -> Capability: ...
+
+    async def animate(self, request: VideoRequest) -> bytes: ...
+
+
+@runtime_checkable
+class SoundMaker(Protocol):
+    """Sound effects and music from a description (kinds ``sfx`` and ``music``)."""
+
+    name: str
+
+    def capabilities(self) -> list[Capability]: ...
+
+    async def sound_effect(self, text: str, seconds: float) -> Pcm: ...
+
+    async def music(self, prompt: str, seconds: float) -> Pcm: ...
 
 
 def exact_size(picture: Image.Image, width: int, height: int) -> Image.Image:

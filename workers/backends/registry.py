@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from gateway.settings import Settings, SettingsError
 from workers.backends.base import (
+    Animator,
     Capability,
     Illustrator,
     ImagePrompt,
     Narrator,
+    SoundMaker,
     StoryPlan,
     StoryRequest,
     StoryWriter,
@@ -51,11 +53,13 @@ __all__ = [
     "chosen",
 ]
 
-KINDS = ("text", "image", "speech")
+KINDS = ("text", "image", "speech", "video", "sound")
 CHOICES: dict[str, tuple[str, ...]] = {
     "text": ("instant", "local", "hosted", "openai"),
     "image": ("instant", "local", "hosted"),
     "speech": ("instant", "local", "hosted"),
+    "video": ("instant", "local", "hosted"),
+    "sound": ("instant", "local", "hosted"),
 }
 LOCAL_EXTRA = "the 'local' extra: pip install 'storygate[local]'"
 DIFFUSION_EXTRA = "the 'diffusion' extra: pip install 'storygate[diffusion]'"
@@ -78,12 +82,16 @@ class Backends:
     writer: StoryWriter
     illustrator: Illustrator
     narrator: Narrator
+    animator: Animator
+    sounds: SoundMaker
 
     def capabilities(self) -> list[Capability]:
         return [
             self.writer.capability(),
             self.illustrator.capability(),
             self.narrator.capability(),
+            self.animator.capability(),
+            *self.sounds.capabilities(),
         ]
 
 
@@ -300,6 +308,27 @@ def _speech(settings: Settings, name: str) -> Narrator:
     )
 
 
+# --- video and sound (StoryNote) ------------------------------------------------------------
+
+
+def _video(settings: Settings, name: str) -> Animator:
+    """instant and local both animate stills here (fast and deterministic); hosted is fal."""
+    if name in ("instant", "local"):
+        from workers.backends.local.animation import FrameAnimator
+
+        return FrameAnimator()
+    return build_video(settings)
+
+
+def _sound(settings: Settings, name: str) -> SoundMaker:
+    """instant and local both synthesise (milliseconds, offline); hosted is ElevenLabs."""
+    if name in ("instant", "local"):
+        from workers.backends.local.synth import ProceduralSounds
+
+        return ProceduralSounds()
+    return build_audio(settings)
+
+
 # --- the whole set --------------------------------------------------------------------------
 
 
@@ -326,6 +355,8 @@ def build_backends(settings: Settings) -> Backends:
         writer=_text(settings, picked["text"], thread),
         illustrator=_image(settings, picked["image"], thread),
         narrator=_speech(settings, picked["speech"]),
+        animator=_video(settings, picked["video"]),
+        sounds=_sound(settings, picked["sound"]),
     )
 
 

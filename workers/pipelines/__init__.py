@@ -8,6 +8,7 @@ from __future__ import annotations
 from workers.pipelines.audiobook import audiobook_task
 from workers.pipelines.book import generate_book
 from workers.pipelines.edit import edit_task
+from workers.pipelines.media import audio_task, image_task, video_task
 from workers.tasks import TaskRegistry
 
 __all__ = ["register"]
@@ -17,3 +18,6 @@ def register(registry: TaskRegistry) -> None:
     registry.register("book", generate_book)
     registry.register("book_edit", edit_task)
     registry.register("audiobook", audiobook_task)
+    registry.register("image", image_task)
+    registry.register("video", video_task)
+    registry.register("audio", audio_task)

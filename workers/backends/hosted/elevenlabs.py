@@ -181,7 +181,7 @@ class ElevenLabsAudio(_ElevenLabsBase):
         note = self._unavailable_note()
         return [
             Capability(
-                kind="sound",
+                kind="sfx",
                 backend="elevenlabs",
                 model="text-to-sound-effects",
                 available=not note,

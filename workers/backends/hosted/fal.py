@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from gateway.core.errors import UpstreamError
-from workers.backends.base import Capability, ImagePrompt, exact_size
+from workers.backends.base import Capability, ImagePrompt, VideoRequest, exact_size
 from workers.backends.hosted import MISSING_EXTRA, provider_call
 
 __all__ = [
@@ -104,14 +104,16 @@ class _FalBase:
                 return f"fal.ai {MISSING_EXTRA}"
         return ""
 
-    async def _run(self, what: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def _run(
+        self, what: str, arguments: dict[str, Any], *, model: str = ""
+    ) -> dict[str, Any]:
         # fal's own client timeout also cancels the queued request, so it is given the first
         # chance to fire; a fal run left going after we gave up would still be billed.
         async with provider_call(
             PROVIDER, what, seconds=self.timeout, secrets=(self._key,), grace=_LOCAL_GRACE_S
         ):
             result = await self._fal().subscribe(
-                self.model, arguments=arguments, client_timeout=self.timeout
+                model or self.model, arguments=arguments, client_timeout=self.timeout
             )
         if not isinstance(result, Mapping):
             raise UpstreamError(f"the {what} provider ({PROVIDER}) returned no result")
@@ -231,7 +233,7 @@ class FalIllustrator(_FalBase):
 
 
 class FalVideo(_FalBase):
-    """Short clips animated from a still picture (Kling image-to-video unless configured)."""
+    """Short clips from a still picture, or between two (Kling image-to-video unless configured)."""
 
     name = "fal-video"
 
@@ -259,21 +261,61 @@ class FalVideo(_FalBase):
     async def image_to_video(
         self, image_png: bytes, prompt: str, *, seconds: float = 5.0, seed: int = 0
     ) -> bytes:
-        """An MP4 clip that starts from ``image_png`` and moves as ``prompt`` says.
+        """An MP4 clip that starts from ``image_png`` and moves as ``prompt`` says."""
+        return await self._clip(prompt, image_png, None, seconds=seconds, seed=seed, model="")
 
-        The picture goes up through fal's CDN upload, since the model takes an image URL.
-        Video models offer a few fixed lengths; the nearest one (5 or 10 s) is asked for.
+    async def animate(self, request: VideoRequest) -> bytes:
+        """The :class:`~workers.backends.base.Animator` form: a clip from ``request.first``,
+        ending on ``request.last`` when given (Kling's ``tail_image_url``; a model without end
+        frames refuses it). ``request.model`` picks another fal endpoint for this one clip.
+
+        fal sends back its own size at 5 or 10 s; the clip is returned as it came.
         """
+        first, last = await asyncio.to_thread(_pngs, request.first, request.last)
+        return await self._clip(
+            request.prompt,
+            first,
+            last,
+            seconds=request.seconds,
+            seed=request.seed,
+            model=request.model,
+        )
+
+    async def _clip(
+        self,
+        prompt: str,
+        first_png: bytes,
+        last_png: bytes | None,
+        *,
+        seconds: float,
+        seed: int,
+        model: str,
+    ) -> bytes:
+        """The pictures go up through fal's CDN upload, since the models take image URLs.
+        Video models offer a few fixed lengths; the nearest one (5 or 10 s) is asked for."""
         async with provider_call(PROVIDER, "video", seconds=self.timeout, secrets=(self._key,)):
-            image_url = await self._fal().upload(image_png, "image/png", file_name="frame.png")
-        arguments = {
-            "prompt": prompt,
-            "image_url": image_url,
-            "duration": "10" if seconds > 7.5 else "5",
-            "seed": seed % _SEED_RANGE,
-        }
-        result = await self._run("video", arguments)
+            fal = self._fal()
+            arguments: dict[str, Any] = {
+                "prompt": prompt,
+                "image_url": await fal.upload(first_png, "image/png", file_name="frame.png"),
+                "duration": "10" if seconds > 7.5 else "5",
+                "seed": seed % _SEED_RANGE,
+            }
+            if last_png is not None:
+                arguments["tail_image_url"] = await fal.upload(
+                    last_png, "image/png", file_name="last.png"
+                )
+        result = await self._run("video", arguments, model=model)
         data = await self._fetch("video", _file_url(result, "video", "video"))
         if data[4:8] != _MP4_MARK:
             raise UpstreamError(f"the video provider ({PROVIDER}) returned no MP4 file")
         return data
+
+
+def _pngs(first: Image.Image, last: Image.Image | None) -> tuple[bytes, bytes | None]:
+    def png(picture: Image.Image) -> bytes:
+        out = io.BytesIO()
+        picture.save(out, format="PNG")
+        return out.getvalue()
+
+    return png(first), None if last is None else png(last)
