@@ -91,6 +91,12 @@ class FrameSource:
         return {"account": self.account, "path": self.path, "url": self.url, "job_id": self.job_id}
 
 
+def fal_endpoint(model_id: str) -> str:
+    """The fal endpoint a hosted backend calls for a catalogue model (``nano-banana`` is
+    ``fal-ai/nano-banana`` there); local backends ignore it."""
+    return model_id if model_id.startswith("fal-ai/") else f"fal-ai/{model_id}"
+
+
 def _seed(value: Any) -> int:
     return int(value) if isinstance(value, int) else secrets.randbelow(2**31)
 
@@ -169,6 +175,7 @@ class StoryNote:
                 {
                     "prompt": body.directPrompt,
                     "model": model.id,
+                    "provider_model": fal_endpoint(model.id),
                     "seed": (seed + i) % (SEED_MAX + 1),
                     "aspect_ratio": aspect,
                     "width": width,
@@ -207,7 +214,7 @@ class StoryNote:
             params = {
                 "prompt": body.directPrompt,
                 "model": model.id,
-                "provider_model": model.id if model.id.startswith("fal-ai/") else "",
+                "provider_model": fal_endpoint(model.id),
                 "seed": _seed(body.seed),
                 "seconds": seconds,
                 "aspect_ratio": aspect,

@@ -16,6 +16,7 @@ import inspect
 import io
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -134,6 +135,15 @@ async def test_fal_draws_pictures_at_the_requested_size() -> None:
     assert arguments["prompt"] == "watercolor fox, page 0"
     assert arguments["image_size"] == {"width": 96, "height": 64}
     assert arguments["seed"] == (2**40) % 2**32 and arguments["num_images"] == 1
+
+
+async def test_a_picture_may_name_its_own_fal_model() -> None:
+    """A StoryNote modelId reaches fal as the endpoint of that one picture."""
+    fal = FakeFal()
+    async with files({IMAGE_URL: (200, jpeg((96, 64)))}) as http:
+        illustrator = FalIllustrator(KEY, model="fal-ai/flux/dev", client=fal, http=http)
+        await illustrator.draw([replace(prompt(0), model="fal-ai/flux-2"), prompt(1)])
+    assert sorted(call[0] for call in fal.calls) == ["fal-ai/flux-2", "fal-ai/flux/dev"]
 
 
 async def test_fal_accepts_a_data_uri_result() -> None:

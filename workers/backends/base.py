@@ -90,7 +90,9 @@ class ImagePrompt:
     seed: int
     width: int
     height: int
-    kind: str = "page"  # page | cover | panel
+    kind: str = "page"  # page | cover | panel | image
+    # A provider's model for this one picture (a StoryNote modelId); empty: the backend's own.
+    model: str = ""
 
 
 @dataclass(frozen=True, slots=True)

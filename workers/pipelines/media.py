@@ -26,8 +26,10 @@ MP4 = "video.mp4"
 MP3 = "audio.mp3"
 
 
-def _picture_prompt(text: str, seed: int, width: int, height: int) -> ImagePrompt:
-    return ImagePrompt(
+async def _paint(
+    ctx: TaskContext, text: str, seed: int, width: int, height: int, model: str = ""
+) -> Any:
+    prompt = ImagePrompt(
         text=text,
         characters=(),
         setting="",
@@ -36,13 +38,9 @@ def _picture_prompt(text: str, seed: int, width: int, height: int) -> ImagePromp
         width=width,
         height=height,
         kind="image",
+        model=model,
     )
-
-
-async def _paint(ctx: TaskContext, text: str, seed: int, width: int, height: int) -> Any:
-    (picture,) = await ctx.services.backends.illustrator.draw(
-        [_picture_prompt(text, seed, width, height)]
-    )
+    (picture,) = await ctx.services.backends.illustrator.draw([prompt])
     return exact_size(picture, width, height)
 
 
@@ -54,11 +52,12 @@ async def _store(ctx: TaskContext, name: str, data: bytes, content_type: str) ->
 
 
 async def image_task(ctx: TaskContext) -> dict[str, Any]:
-    """``image``: params prompt, seed, width, height."""
+    """``image``: params prompt, seed, width, height, and the hosted provider's model."""
     p = ctx.job.params
     width, height = int(p["width"]), int(p["height"])
     await ctx.progress(pct=10, step="Drawing", message="Drawing the picture...")
-    picture = await _paint(ctx, str(p["prompt"]), int(p["seed"]), width, height)
+    model = str(p.get("provider_model") or "")
+    picture = await _paint(ctx, str(p["prompt"]), int(p["seed"]), width, height, model)
     data = await asyncio.to_thread(png_bytes, picture)
     stored = await _store(ctx, PNG, data, "image/png")
     return {**stored, "width": width, "height": height}

@@ -227,7 +227,7 @@ class FalIllustrator(_FalBase):
             "output_format": "png",
             "enable_safety_checker": True,
         }
-        result = await self._run("picture", arguments)
+        result = await self._run("picture", arguments, model=prompt.model)
         data = await self._fetch("picture", _file_url(result, "images", "picture"))
         return await asyncio.to_thread(_to_picture, data, prompt.width, prompt.height)
 
