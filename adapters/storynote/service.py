@@ -193,14 +193,12 @@ class StoryNote:
     async def video(self, project_id: str, body: VideoRequest) -> JobAccepted:
         project = await self._project(project_id)
         model = self._model("video", body.modelId or None)
-        if body.lastFrame and not body.firstFrame:
-            raise StoryNoteError(400, "lastFrame needs a firstFrame (keyframe mode)")
         first = await self._frame(body.firstFrame, "firstFrame", project.id)
         last = await self._frame(body.lastFrame, "lastFrame", project.id)
         if body.aspectRatio:
             aspect = str(body.aspectRatio)
-        elif first is not None:
-            aspect = _nearest_aspect(*first.size)
+        elif first is not None or last is not None:
+            aspect = _nearest_aspect(*(first or last).size)  # type: ignore[union-attr]
         else:
             aspect = "16:9"
         width, height = VIDEO_SIZES[aspect]
@@ -221,6 +219,7 @@ class StoryNote:
                 "width": width,
                 "height": height,
                 "mode": "keyframe" if last else "image-to-video" if first else "text-to-video",
+                # Only a last frame: the first is painted from the prompt, then the passage.
                 **frames,
             }
             price = model.credits * math.ceil(seconds)

@@ -60,7 +60,7 @@ KNOWN_ISSUES: list[harness.KnownIssue] = [
         "a schema-valid frame URL that cannot be fetched from here is a 400",
         match=lambda case, response, failure: (
             "Frame.imageUrl" in harness.body_text(response)
-            and "must be" not in harness.body_text(response)
+            and "Invalid request body" not in harness.body_text(response)
         ),
     ),
 ]

@@ -202,6 +202,26 @@ def test_one_stream_sees_every_change_of_the_accounts_jobs_only(
     reader.join(30)
 
 
+def test_a_last_frame_alone_passes_from_a_painted_opening(instant: StoryNoteServer) -> None:
+    tenant = instant.tenant()
+    with instant.client(tenant) as client:
+        pid = project(client)
+        image = wait_job(client, client.post(f"/projects/{pid}/image", json=CHEAP).json()["jobId"])
+        body = {
+            "directPrompt": "dawn",
+            "lastFrame": {"imageUrl": image["imageUrl"]},
+            "durationSec": 1,
+        }
+        answer = client.post(f"/projects/{pid}/video", json=body)
+        assert answer.status_code == 202, answer.text
+        video = wait_job(client, answer.json()["jobId"])
+        assert video["status"] == "completed", video
+        graph = client.get(f"/projects/{pid}").json()
+        assert [(e["source"], e["type"]) for e in graph["edges"]] == [(image["id"], "lastFrame")]
+        _codec, _seconds, width, height = video_facts(download(video["videoUrl"]))
+        assert width == height  # the last frame's 1:1, not the 16:9 of text-to-video
+
+
 def test_fifty_concurrent_requests_against_ten_credits(instant: StoryNoteServer) -> None:
     tenant = instant.tenant(credits=10, unmetered=True)
     with instant.client(tenant) as client:
