@@ -4,6 +4,7 @@ and answers with the rate-limit headers."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -55,6 +56,18 @@ def _service(request: AnyRequest, runtime: Runtime) -> tuple[StoryNote, dict[str
     """The caller the router's ``before_request`` admitted, and its rate-limit headers."""
     admission = admitted(request)
     return StoryNote(runtime, admission.caller, _base_url(request)), admission.headers
+
+
+async def _generate(
+    request: AnyRequest,
+    runtime: Runtime,
+    body_type: Any,
+    start: Callable[[StoryNote, Any], Awaitable[Any]],
+) -> Response[Any]:
+    """The shape every generation shares: decode the body strictly, start, answer 202."""
+    service, headers = _service(request, runtime)
+    body = decode_strict(await request.body(), body_type)
+    return Response(await start(service, body), status_code=202, headers=headers)
 
 
 @post(
@@ -113,9 +126,9 @@ async def get_project(
 async def image(
     request: AnyRequest, runtime: Runtime, project_id: str, data: ImageRequest
 ) -> Response[ImageAccepted]:
-    service, headers = _service(request, runtime)
-    body: ImageRequest = decode_strict(await request.body(), ImageRequest)
-    return Response(await service.image(project_id, body), status_code=202, headers=headers)
+    return await _generate(
+        request, runtime, ImageRequest, lambda sn, body: sn.image(project_id, body)
+    )
 
 
 @post(
@@ -131,9 +144,9 @@ async def image(
 async def video(
     request: AnyRequest, runtime: Runtime, project_id: str, data: VideoRequest
 ) -> Response[JobAccepted]:
-    service, headers = _service(request, runtime)
-    body: VideoRequest = decode_strict(await request.body(), VideoRequest)
-    return Response(await service.video(project_id, body), status_code=202, headers=headers)
+    return await _generate(
+        request, runtime, VideoRequest, lambda sn, body: sn.video(project_id, body)
+    )
 
 
 @post(
@@ -149,9 +162,9 @@ async def video(
 async def audio(
     request: AnyRequest, runtime: Runtime, project_id: str, data: AudioRequest
 ) -> Response[JobAccepted]:
-    service, headers = _service(request, runtime)
-    body: AudioRequest = decode_strict(await request.body(), AudioRequest)
-    return Response(await service.audio(project_id, body), status_code=202, headers=headers)
+    return await _generate(
+        request, runtime, AudioRequest, lambda sn, body: sn.audio(project_id, body)
+    )
 
 
 @get(

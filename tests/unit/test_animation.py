@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from workers.backends.base import Animator, VideoRequest
 from workers.backends.local.animation import FPS, FrameAnimator, camera_for, x264_options
-
-av = pytest.importorskip("av")
-np = pytest.importorskip("numpy")
 
 
 def picture(width: int, height: int, hue: str) -> Image.Image:
