@@ -83,6 +83,8 @@ def request_context_middleware(metrics: Metrics, access: AccessLog) -> Any:
                     # Nothing else sets this header, so it is appended, not replaced.
                     headers = [*message.get("headers", ()), rid_header]
                     extra = scope["state"].get(EXTRA_HEADERS)
+                    if not extra and status in (404, 405):
+                        extra = await _unrouted_headers(scope)
                     if extra:
                         headers = _add_missing(headers, extra)
                     if method == "OPTIONS" and status == 204:
@@ -116,6 +118,20 @@ def _add_missing(
     return headers + [(name, value) for name, value in extra if name not in present]
 
 
+async def _unrouted_headers(scope: Scope) -> list[tuple[bytes, bytes]] | None:
+    """What the owning family adds to an answer no route gave, if it adds anything."""
+    owner = adapters.family_of(scope["path"])
+    app = app_of(scope)
+    if owner is None or owner.unrouted is None or app is None:
+        return None
+    client = scope.get("client")
+    try:
+        return await owner.unrouted(app.state.runtime, client[0] if client else None)
+    except Exception as exc:  # metering must not turn a 404 into a crash
+        error_log.warning("could not meter an unrouted request: %s", exc)
+        return None
+
+
 def app_of(scope: Scope) -> Litestar | None:
     app = scope.get("litestar_app") or scope.get("app")
     return app if isinstance(app, Litestar) else None
@@ -127,7 +143,17 @@ def _allow_every_method(
     """Litestar's automatic OPTIONS answer lists only the methods of the first handler on a
     path; ``Allow`` must name every method the path takes."""
     template = scope.get("path_template")
-    methods = app.route_handler_method_map.get(template) if app and template else None
+    methods: Any = None
+    if app is not None and template:
+        # The map is keyed by the declared path ("/{id:str}"), the scope by its format ("/{id}").
+        methods = app.route_handler_method_map.get(template) or next(
+            (
+                methods
+                for path, methods in app.route_handler_method_map.items()
+                if re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path) == template
+            ),
+            None,
+        )
     if not methods:
         return headers
     allowed = ", ".join(sorted({*methods, "OPTIONS"}))
@@ -313,6 +339,9 @@ def create_app(settings: Settings) -> Litestar:
     # Wrap the whole ASGI handler, not the routes: unmatched paths (404/405) never reach route
     # middleware, yet they too must carry a request id and be counted.
     app.asgi_handler = request_context_middleware(metrics, access)(app.asgi_handler)
+    # A family that serves its own document (SleeperHit's /api/v1/openapi.json) asks for it
+    # here rather than importing the app.
+    app.state["family_openapi"] = lambda: family_openapi(app)
     return app
 
 

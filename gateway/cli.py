@@ -52,17 +52,10 @@ async def ensure_demo_account(rt: Any) -> list[str]:
 
 
 def _all_scopes(family: str) -> list[str]:
-    if family == "sleeperhit":
-        return [
-            "story:read",
-            "story:write",
-            "source:read",
-            "source:write",
-            "artifact:read",
-            "artifact:publish",
-            "credits:read",
-        ]
-    return []
+    """Every scope the family knows (the demo key may do anything)."""
+    from gateway.core.keys import SCOPES  # the CLI loads the core only when it runs
+
+    return list(SCOPES.get(family, ()))
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,6 +174,9 @@ def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
             balance = await rt.accounts.allocate(args.account, args.wallet, monthly)
             shown = "unlimited" if monthly is None else monthly
             print(f"{args.account} {args.wallet} monthly={shown} spendable={_units(balance)}")
+        elif args.action in ("disable", "enable"):
+            await rt.accounts.set_disabled(args.account, args.action == "disable")
+            print(f"{args.account} {args.action}d")
         elif args.action == "grant":
             await rt.accounts.get(args.account)
             balance = await rt.ledger.grant(
@@ -214,8 +210,14 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     async def action(rt: Any) -> int:
         if args.action == "create":
             scopes = [s.strip() for s in (args.scopes or "").split(",") if s.strip()] or None
+            allow = [a.strip() for a in (args.allow_ip or "").split(",") if a.strip()]
             issued = await rt.keys.create(
-                args.account, args.family, label=args.label or "", scopes=scopes
+                args.account,
+                args.family,
+                label=args.label or "",
+                scopes=scopes,
+                ip_allowlist=allow,
+                elevated=args.elevated,
             )
             print(f"key {issued.info.id} ({issued.info.family}, prefix {issued.info.prefix})")
             print(issued.raw)
@@ -294,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     allocate.add_argument("account")
     allocate.add_argument("wallet", help="unit, e.g. storynote.credits")
     allocate.add_argument("amount", help="credits a month, or 'unlimited'")
+    for verb in ("disable", "enable"):
+        accounts.add_parser(verb, help=f"{verb} every key of the account").add_argument("account")
     grant = accounts.add_parser("grant")
     grant.add_argument("account")
     grant.add_argument("wallet", help="unit, e.g. storynote.credits")
@@ -307,7 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     kcreate.add_argument("account")
     kcreate.add_argument("family", choices=FAMILIES)
     kcreate.add_argument("--label")
-    kcreate.add_argument("--scopes", help="comma-separated")
+    kcreate.add_argument(
+        "--scopes", help="comma-separated (SleeperHit default: story:read,credits:read)"
+    )
+    kcreate.add_argument("--allow-ip", help="comma-separated addresses or CIDRs the key works from")
+    kcreate.add_argument(
+        "--elevated", action="store_true", help="the higher request rate (SleeperHit: 600/min)"
+    )
     klist = keys.add_parser("list")
     klist.add_argument("account")
     krevoke = keys.add_parser("revoke")

@@ -33,6 +33,8 @@ from gateway.core.ledger import Ledger
 from gateway.core.projects import ProjectService
 from gateway.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.core.storage import LocalBlobStore, Storage
+from gateway.core.story_plans import ArtifactRecords, PlanRecords
+from gateway.core.story_sources import SourceRecords
 from gateway.core.streams import StreamSlots
 from gateway.core.teams import TeamService
 from gateway.db.engine import Database
@@ -92,6 +94,9 @@ class Runtime:
         self.job_cache = JobCache(jobs, events)
         self.teams = TeamService(db)
         self.projects = ProjectService(db)
+        self.story_sources = SourceRecords(db)
+        self.story_plans = PlanRecords(db)
+        self.story_artifacts = ArtifactRecords(db)
         # Reads URLs clients hand us (a video's first frame), refusing private addresses.
         self.fetcher = fetcher_from(settings)
         self.streams = StreamSlots(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.core.errors import Unauthenticated
 from gateway.core.keys import KeyInfo
 from gateway.core.plans import Plan
 from gateway.runtime import Runtime
@@ -27,4 +28,6 @@ async def authenticate(runtime: Runtime, family: str, raw: str | None, ip: str |
     or IP-refused key; families render it in their envelope. Both reads are cached."""
     key = await runtime.keys.verify(raw, family, ip=ip)
     standing = await runtime.accounts.standing(key.account_id, family)
+    if standing.disabled:
+        raise Unauthenticated("account_disabled", "the account that owns this key is disabled")
     return Caller(key.account_id, key, standing.plan, standing.per_minute)

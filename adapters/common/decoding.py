@@ -3,6 +3,8 @@ says nothing to a client; every family words the shared patterns the same way.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts.common import EMAIL, HTTP_URL, NO_NUL, VISIBLE, WEB_URL
 
 MEANINGS = {
@@ -22,3 +24,18 @@ def readable(text: str, *, separator: str = ": ") -> str:
             where = text.rpartition(" - at `$.")[2].rstrip("`")
             return f"{where}{separator}{meaning}" if where != text else meaning
     return text
+
+
+def first_problem(exc: Any) -> str:
+    """The first refusal of Litestar's body decoder (a ``ValidationException``'s ``extra``
+    lists them), naming the field: "name must have a visible character and no NUL character"."""
+    extra = exc.extra
+    if not (isinstance(extra, list) and extra and isinstance(extra[0], dict)):
+        return str(exc.detail)
+    message = str(extra[0].get("message") or exc.detail)
+    key = str(extra[0].get("key") or "")
+    for pattern, meaning in MEANINGS.items():
+        if repr(pattern) in message or pattern in message:
+            message = meaning
+            break
+    return f"{key} {message}" if key and key != "body" else message

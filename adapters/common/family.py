@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,9 @@ class Family:
     prefixes: tuple[str, ...]
     router: Any
     render_error: RenderError
+    # (runtime, client ip) -> header pairs for an answer no route of the family gave (404/405),
+    # for a family whose reference puts headers on every response.
+    unrouted: Callable[[Any, str | None], Awaitable[list[tuple[bytes, bytes]]]] | None = None
 
     def owns(self, path: str) -> int:
         """The length of the longest prefix of ``path`` this family owns (0: none)."""

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from adapters.common.decoding import MEANINGS, readable
+from adapters.common.decoding import first_problem, readable
 from adapters.common.statuses import status_of
 from contracts.storynote import ErrorResponse
 from gateway.core.errors import CoreError, InsufficientFunds, Unauthenticated
@@ -66,20 +66,6 @@ def from_decode(exc: Exception) -> StoryNoteError:
     return StoryNoteError(400, f"Invalid request body: {readable(str(exc), separator=' ')}")
 
 
-def _first_problem(exc: ValidationException) -> str:
-    """Litestar's decoder lists what it refused; the first item names the field."""
-    extra = exc.extra
-    if not (isinstance(extra, list) and extra and isinstance(extra[0], dict)):
-        return str(exc.detail)
-    message = str(extra[0].get("message") or exc.detail)
-    key = str(extra[0].get("key") or "")
-    for pattern, meaning in MEANINGS.items():
-        if repr(pattern) in message or pattern in message:
-            message = meaning
-            break
-    return f"{key} {message}" if key and key != "body" else message
-
-
 def to_error(exc: BaseException) -> StoryNoteError | None:
     if isinstance(exc, StoryNoteError):
         return exc
@@ -88,7 +74,7 @@ def to_error(exc: BaseException) -> StoryNoteError | None:
     if isinstance(exc, msgspec.ValidationError | msgspec.DecodeError):
         return from_decode(exc)
     if isinstance(exc, ValidationException):
-        return StoryNoteError(400, f"Invalid request body: {_first_problem(exc)}")
+        return StoryNoteError(400, f"Invalid request body: {first_problem(exc)}")
     if isinstance(exc, HTTPException):
         status = exc.status_code
         return StoryNoteError(status, _GENERIC.get(status, "Error"), dict(exc.headers or {}))

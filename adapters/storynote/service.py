@@ -286,7 +286,10 @@ class StoryNote:
 
     async def _ours(self, url: str, what: str, project_id: str) -> FrameSource | None:
         """The stored picture a link this server signed names; ``None`` for any other URL."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "http://[": not a link of ours; the fetcher words the refusal
+            return None
         match = _OUR_FILE.match(parts.path)
         query = parse_qs(parts.query)
         if match is None or "sig" not in query:

@@ -47,6 +47,8 @@ class Standing:
 
     plan: Plan
     per_minute: int | None
+    # An operator disabled the account: its keys are refused everywhere.
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +267,14 @@ class AccountService:
         key = (account_id, family)
         seen = self._evictions
         async with self._db.read() as conn:
-            found = await conn.execute(select(col(Account.id)).where(col(Account.id) == account_id))
-            if found.first() is None:
+            found = (
+                await conn.execute(
+                    select(col(Account.id), col(Account.disabled_at)).where(
+                        col(Account.id) == account_id
+                    )
+                )
+            ).first()
+            if found is None:
                 raise NotFound("account not found")
             row = (
                 await conn.execute(
@@ -277,13 +285,28 @@ class AccountService:
                 )
             ).first()
         plan = get_plan(family, row.plan) if row is not None else default_plan(family)
-        standing = Standing(plan, row.per_minute if row is not None else None)
+        standing = Standing(
+            plan, row.per_minute if row is not None else None, found.disabled_at is not None
+        )
         if seen == self._evictions and self._ttl > 0:
             self._cache[key] = (self._monotonic() + self._ttl, standing)
             self._cache.move_to_end(key)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return standing
+
+    async def set_disabled(self, account_id: str, disabled: bool) -> None:
+        """Disable (or enable again) every key of the account in every family, at once on
+        every replica."""
+        stmt = (
+            update(Account)
+            .where(col(Account.id) == account_id)
+            .values(disabled_at=utcnow() if disabled else None)
+        )
+        async with self._db.write() as conn:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise NotFound("account not found")
+        await self._changed(account_id)
 
     async def allocate(self, account_id: str, unit: str, monthly: int | None) -> Balance:
         """A custom monthly allowance on one wallet (an operator's deal), in place of the

@@ -127,6 +127,7 @@ class JobService(ResultEdits):
         *,
         family: str | None = None,
         kinds: Iterable[str] | None = None,
+        subjects: Iterable[str] | None = None,
         limit: int = 50,
         after: Cursor | None = None,
     ) -> tuple[builtins.list[JobInfo], Cursor | None]:
@@ -140,6 +141,8 @@ class JobService(ResultEdits):
             stmt = stmt.where(_C.family == family)
         if kinds is not None:
             stmt = stmt.where(_C.kind.in_(builtins.list(kinds)))
+        if subjects is not None:
+            stmt = stmt.where(_C.subject_id.in_(builtins.list(subjects)))
         stmt = stmt.where(beyond(_C.created_at, _C.id, after))
         stmt = stmt.order_by(_C.created_at.desc(), _C.id.desc()).limit(size + 1)
         async with self._db.read() as conn:

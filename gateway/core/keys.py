@@ -70,12 +70,40 @@ class KeyInfo:
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    elevated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class IssuedKey:
     info: KeyInfo
     raw: str = field(repr=False)
+
+
+# SleeperHit keys carry scopes; a key created without any gets the reference's default.
+SCOPES = {
+    "sleeperhit": (
+        "story:read",
+        "story:write",
+        "source:read",
+        "source:write",
+        "artifact:read",
+        "artifact:publish",
+        "credits:read",
+        "webhook:write",
+    )
+}
+DEFAULT_SCOPES = {"sleeperhit": ("story:read", "credits:read")}
+
+
+def _scopes_of(family: str, scopes: Sequence[str] | None) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(str(s).strip() for s in scopes or () if str(s).strip()))
+    known = SCOPES.get(family)
+    if known is None:
+        return chosen
+    unknown = [s for s in chosen if s not in known]
+    if unknown:
+        raise InvalidInput(f"unknown {family} scope {unknown[0]!r} (known: {', '.join(known)})")
+    return chosen or DEFAULT_SCOPES.get(family, ())
 
 
 def looks_like_key(family: str, raw: str) -> bool:
@@ -137,6 +165,7 @@ def _info(row: Any) -> KeyInfo:
         last_used_at=as_utc(row.last_used_at),
         expires_at=as_utc(row.expires_at),
         revoked_at=as_utc(row.revoked_at),
+        elevated=bool(row.elevated),
     )
 
 
@@ -207,10 +236,12 @@ class KeyService:
         scopes: Sequence[str] | None = None,
         expires_at: datetime | None = None,
         ip_allowlist: Sequence[str] | None = None,
+        elevated: bool = False,
     ) -> IssuedKey:
         check_family(family)
         if len(label) > 200:
             raise InvalidInput("label must be at most 200 characters")
+        scopes = _scopes_of(family, scopes)
         raw, prefix = _generate(family)
         info = KeyInfo(
             id=new_id("key"),
@@ -224,6 +255,7 @@ class KeyService:
             last_used_at=None,
             expires_at=as_utc(expires_at),
             revoked_at=None,
+            elevated=elevated,
         )
         async with self._db.write() as conn:
             if (

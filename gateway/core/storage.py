@@ -302,6 +302,11 @@ class Storage:
         expires = int(self._clock().timestamp()) + int(expires_in)
         return expires, self._signature(account_id, path, expires)
 
+    def sign_until(self, account_id: str, path: str, expires: int) -> str:
+        """A signature valid until a fixed moment (a share link that must stay the same
+        string every time it is shown)."""
+        return self._signature(account_id, path, int(expires))
+
     def verify(self, account_id: str, path: str, expires: int, signature: str) -> bool:
         try:
             expires = int(expires)

@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -39,6 +48,8 @@ class Account(SQLModel, table=True):
     name: str = Field(max_length=200)
     profile: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts()
+    # An operator's stop: every key of a disabled account is refused, in every family.
+    disabled_at: datetime | None = _ts(nullable=True)
 
 
 class AccountPlan(SQLModel, table=True):
@@ -69,6 +80,8 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = _ts(nullable=True)
     expires_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
+    # A higher request rate (SleeperHit's "elevated" keys: 600 a minute instead of 120).
+    elevated: bool = Field(default=False)
 
 
 class Wallet(SQLModel, table=True):
@@ -174,6 +187,66 @@ class Project(SQLModel, table=True):
     account_id: str = Field(foreign_key="accounts.id", max_length=40)
     family: str = Field(max_length=20)
     name: str = Field(max_length=200)
+    created_at: datetime = _ts()
+    # SleeperHit's workspaces say more about themselves, and are archived or deleted softly.
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    updated_at: datetime | None = _ts(nullable=True)
+    archived_at: datetime | None = _ts(nullable=True)
+    deleted_at: datetime | None = _ts(nullable=True)
+
+
+class StorySource(SQLModel, table=True):
+    """Material a SleeperHit project's plans draw on. Inline text is measured when it arrives;
+    a URL or PDF is read by the source's job, whose result carries what was extracted."""
+
+    __tablename__ = "story_sources"
+    __table_args__ = (Index("ix_story_sources_project", "project_id", "created_at", "id"),)
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", max_length=40)
+    project_id: str = Field(max_length=64)
+    type: str = Field(max_length=10)
+    label: str | None = Field(default=None, max_length=200)
+    uri: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    retention: str = Field(max_length=20)
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # What was extracted, when known at creation (inline text); else the job's result says.
+    extraction: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    job_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    deleted_at: datetime | None = _ts(nullable=True)
+
+
+class StoryPlan(SQLModel, table=True):
+    """A plan's ownership and the client's decision on it; its id is its planning job's id, whose
+    parameters hold the request and whose result holds the envelope."""
+
+    __tablename__ = "story_plans"
+    __table_args__ = (Index("ix_story_plans_project", "project_id", "created_at", "id"),)
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", max_length=40)
+    project_id: str = Field(max_length=64)
+    # APPROVED, REJECTED or SUPERSEDED once decided; NULL while the job decides the status.
+    decision: str | None = Field(default=None, max_length=12)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    approved_at: datetime | None = _ts(nullable=True)
+    rejected_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class StoryArtifact(SQLModel, table=True):
+    """Where an artifact lives: the story job that makes it, at which position. Its status and
+    content are that job's progress and result."""
+
+    __tablename__ = "story_artifacts"
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", max_length=40)
+    job_id: str = Field(max_length=64, index=True)
+    project_id: str = Field(max_length=64)
+    type: str = Field(max_length=30)
+    position: int = 0
     created_at: datetime = _ts()
 
 

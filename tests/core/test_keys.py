@@ -90,7 +90,8 @@ async def reason(keys: KeyService, raw: str | None, family: str, ip: str | None 
 async def test_each_family_issues_its_own_format(env: Env) -> None:
     acc = await env.account()
     for family in FAMILIES:
-        issued = await env.keys.create(acc, family, label=f"{family} key", scopes=["read"])
+        scope = "story:read" if family == "sleeperhit" else "read"
+        issued = await env.keys.create(acc, family, label=f"{family} key", scopes=[scope])
         raw = issued.raw
         assert FORMATS[family].fullmatch(raw), raw
         assert looks_like_key(family, raw)
@@ -104,7 +105,7 @@ async def test_each_family_issues_its_own_format(env: Env) -> None:
             acc,
             family,
             f"{family} key",
-            ("read",),
+            (scope,),
         )
         assert info.revoked_at is None and info.last_used_at is None
     assert not looks_like_key("storymint", "sm_" + "A" * 39)
@@ -462,3 +463,32 @@ async def test_revocation_reaches_another_replica(replicas: tuple) -> None:
     await keys_b.verify(second.raw, "storymint")  # cached again after the reconnect
     await keys_a.revoke(second.info.id)
     assert await _until_refused(keys_b, second, "storymint") == "revoked"
+
+
+async def test_sleeperhit_scopes_default_and_are_checked(env: Env) -> None:
+    acc = await env.account()
+    plain = await env.keys.create(acc, "sleeperhit")
+    assert plain.info.scopes == ("story:read", "credits:read")
+    assert not plain.info.elevated
+    chosen = await env.keys.create(
+        acc, "sleeperhit", scopes=["story:write", "story:write", "artifact:read"], elevated=True
+    )
+    assert chosen.info.scopes == ("story:write", "artifact:read") and chosen.info.elevated
+    verified = await env.keys.verify(chosen.raw, "sleeperhit")
+    assert verified.scopes == chosen.info.scopes and verified.elevated
+    with pytest.raises(InvalidInput, match="unknown sleeperhit scope"):
+        await env.keys.create(acc, "sleeperhit", scopes=["story:delete"])
+    # Families without scopes keep whatever labels an operator gives.
+    assert (await env.keys.create(acc, "storymint")).info.scopes == ()
+
+
+async def test_a_disabled_account_stands_disabled_until_enabled(env: Env) -> None:
+    acc = await env.account()
+    assert not (await env.accounts.standing(acc, "sleeperhit")).disabled
+    await env.accounts.set_disabled(acc, True)
+    assert (await env.accounts.standing(acc, "sleeperhit")).disabled
+    assert (await env.accounts.standing(acc, "storymint")).disabled
+    await env.accounts.set_disabled(acc, False)
+    assert not (await env.accounts.standing(acc, "sleeperhit")).disabled
+    with pytest.raises(NotFound):
+        await env.accounts.set_disabled("acc_missing", True)

@@ -114,3 +114,39 @@ def test_storynote_document_holds_both_roots_and_only_its_paths(
         part.split('"')[0] for part in json.dumps(doc).split('"$ref": "#/components/schemas/')[1:]
     }
     assert refs <= set(doc["components"]["schemas"])
+
+
+def test_sleeperhit_document_is_current(documents: dict[str, Any]) -> None:
+    checked_in = json.loads((REPO / "openapi" / "sleeperhit.json").read_text())
+    assert checked_in == documents["sleeperhit"], HINT
+
+
+def test_sleeperhit_document_names_every_operation_and_its_errors(
+    documents: dict[str, Any],
+) -> None:
+    doc = documents["sleeperhit"]
+    assert doc["openapi"].startswith("3.1")
+    paths = set(doc["paths"])
+    assert {
+        "/api/v1/story-projects",
+        "/api/v1/story-projects/{project_id}/sources",
+        "/api/v1/story-projects/{project_id}/story-plans",
+        "/api/v1/story-plans/{plan_id}/approve",
+        "/api/v1/story-jobs",
+        "/api/v1/story-jobs/{job_id}/cancel",
+        "/api/v1/artifacts/{artifact_id}/finalize",
+        "/api/v1/credits",
+    } <= paths
+    for path in paths:
+        owner = adapters.family_of(path)
+        assert owner is not None and owner.name == "sleeperhit", path
+    operations = [op for item in doc["paths"].values() for op in item.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))
+    for op in operations:
+        # Every keyed operation documents the reference's error envelope.
+        assert "401" in op["responses"] or op["operationId"] in ("getExamples",), op
+    refs = {
+        part.split('"')[0] for part in json.dumps(doc).split('"$ref": "#/components/schemas/')[1:]
+    }
+    assert refs <= set(doc["components"]["schemas"])

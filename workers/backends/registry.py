@@ -33,6 +33,8 @@ from workers.backends.base import (
     StoryWriter,
 )
 from workers.backends.model_thread import ModelThread
+from workers.backends.scripts import ScriptWriter
+from workers.backends.voices import VOICES, Voice
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -67,6 +69,7 @@ HOSTED_EXTRA = "the 'hosted' extra: pip install 'storygate[hosted]'"
 NO_IMAGE_MODEL = "no image model configured (STORYGATE_IMAGE_MODEL); procedural pictures"
 # The context window the local writer is opened with: a page's prompt plus the story so far.
 LLAMA_CONTEXT = 2048
+NO_SCRIPT_MODEL = "digests, plans and screenplays are instant, from the sources' own sentences"
 NO_HOSTED_TEXT = (
     "no hosted text server configured (STORYGATE_TEXT_URL); stories are written by the "
     "local llama.cpp model"
@@ -84,6 +87,13 @@ class Backends:
     narrator: Narrator
     animator: Animator
     sounds: SoundMaker
+    # SleeperHit's digests, plans and screenplays, on the same model as ``writer``; its
+    # capability is the writer's own, so ``capabilities()`` does not list it twice.
+    scripter: ScriptWriter
+
+    def voices(self) -> tuple[Voice, ...]:
+        """The voices a table read casts from, made out of ``narrator``'s one voice."""
+        return VOICES
 
     def capabilities(self) -> list[Capability]:
         return [
@@ -227,6 +237,22 @@ def _text(settings: Settings, name: str, thread: ModelThread) -> StoryWriter:
     return NotedWriter(_llama(settings, name, thread), NO_HOSTED_TEXT)
 
 
+def _scripter(writer: StoryWriter) -> ScriptWriter:
+    """The script writer that runs on ``writer``'s model (the model is loaded once, not twice)."""
+    from workers.backends.instant import InstantWriter
+    from workers.backends.instant.script import InstantScriptWriter
+    from workers.backends.local.chat import ChatWriter
+
+    inner = writer.inner if isinstance(writer, NotedWriter) else writer
+    if isinstance(inner, ChatWriter):
+        from workers.backends.local.script import ChatScriptWriter
+
+        return ChatScriptWriter(inner)
+    if isinstance(inner, InstantWriter):
+        return InstantScriptWriter()
+    return InstantScriptWriter(note=f"{inner.name} writes no scripts; {NO_SCRIPT_MODEL}")
+
+
 # --- image ----------------------------------------------------------------------------------
 
 
@@ -351,12 +377,14 @@ def build_backends(settings: Settings) -> Backends:
     picked = chosen(settings)
     # The one thread every local model of this process runs on (see ModelThread).
     thread = ModelThread("models")
+    writer = _text(settings, picked["text"], thread)
     return Backends(
-        writer=_text(settings, picked["text"], thread),
+        writer=writer,
         illustrator=_image(settings, picked["image"], thread),
         narrator=_speech(settings, picked["speech"]),
         animator=_video(settings, picked["video"]),
         sounds=_sound(settings, picked["sound"]),
+        scripter=_scripter(writer),
     )
 
 

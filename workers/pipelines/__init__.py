@@ -9,6 +9,10 @@ from workers.pipelines.audiobook import audiobook_task
 from workers.pipelines.book import generate_book
 from workers.pipelines.edit import edit_task
 from workers.pipelines.media import audio_task, image_task, video_task
+from workers.pipelines.mixdown import finalize_task
+from workers.pipelines.planning import plan_task
+from workers.pipelines.sources import source_task
+from workers.pipelines.table_read import story_task
 from workers.tasks import TaskRegistry
 
 __all__ = ["register"]
@@ -21,3 +25,8 @@ def register(registry: TaskRegistry) -> None:
     registry.register("image", image_task)
     registry.register("video", video_task)
     registry.register("audio", audio_task)
+    # SleeperHit: a source read and digested, a plan written, a table read voiced and mixed.
+    registry.register("sleeperhit.source", source_task)
+    registry.register("sleeperhit.plan", plan_task)
+    registry.register("sleeperhit.story", story_task)
+    registry.register("sleeperhit.finalize", finalize_task)

@@ -196,6 +196,29 @@ class ChatWriter(ABC):
                 break  # the budget ran out, not the model's manners: asking again costs as much
         return best[1] if best else None
 
+    async def ask_json(
+        self,
+        build: Callable[[Mapping[str, Any] | None, Sequence[str]], Messages],
+        schema: Mapping[str, Any],
+        check: Callable[[dict[str, Any] | None], list[str]],
+        *,
+        max_tokens: int,
+        seed: int,
+    ) -> dict[str, Any] | None:
+        """``_structured`` for the other contracts this model serves (SleeperHit's scripts).
+
+        ``build`` gets the schema to spell out (None where a grammar enforces it) and the
+        problems of the previous answer; ``seed`` is shifted by this writer's ``seed_base``.
+        """
+        shown = self._shown(schema)
+        return await self._structured(
+            lambda problems: build(shown, problems),
+            schema,
+            check,
+            max_tokens=max(16, max_tokens),
+            seed=stable_seed("local-script", self._seed_base, seed) & 0x7FFFFFFF,
+        )
+
     # -- StoryWriter ---------------------------------------------------------------------------
 
     async def plan(self, request: StoryRequest) -> StoryPlan:

@@ -1,0 +1,277 @@
+"""A cast of distinct voices made from any one narrator by shifting its pitch and pace.
+
+The bundled piper voice is a single speaker and the instant narrator hums one voice per seed,
+so a table read with four characters would otherwise sound like one person reading every part.
+Each :class:`Voice` here is a transformation of whatever the narrator returns: resampling moves
+the pitch (and the formants with it, as a larger or smaller speaker would), then a WSOLA time
+stretch sets the pace without touching the pitch again. Everything is numpy; PyAV is imported
+only inside :func:`decode_mp3`, which lives here because pipelines may not import it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.backends.base import Pcm
+
+__all__ = [
+    "NARRATOR",
+    "VOICES",
+    "Voice",
+    "assign_voices",
+    "decode_mp3",
+    "from_float",
+    "median_f0",
+    "resample",
+    "to_float",
+    "voice_by_id",
+    "voiced",
+]
+
+Floats = npt.NDArray[np.float64]
+
+NARRATOR = "NARRATOR"
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    id: str
+    name: str
+    description: str
+    # Fundamental frequency (and formants) relative to the narrator's own voice.
+    pitch: float
+    # Speaking speed relative to the narrator's own (> 1 speaks faster).
+    pace: float
+
+    def wire(self) -> dict[str, str]:
+        """The ``voice`` object of a cast member on the SleeperHit wire."""
+        return {"voiceId": self.id, "voiceName": self.name}
+
+
+# The narrator's voice first (neutral, untouched); the characters' voices follow in the order
+# they are handed out. That order alternates low and high so the first four characters and the
+# narrator are all at least 12% apart in pitch; later ones sit between (about 6% from their
+# nearest neighbour) and differ in pace as well.
+VOICES: tuple[Voice, ...] = (
+    Voice("storygate-narrator", "Storygate Narrator", "even, neutral storyteller", 1.0, 1.0),
+    Voice("storygate-deep", "Storygate Deep", "deep, unhurried bass", 0.76, 0.93),
+    Voice("storygate-bright", "Storygate Bright", "bright, quick high voice", 1.30, 1.07),
+    Voice("storygate-warm", "Storygate Warm", "warm, relaxed baritone", 0.88, 0.97),
+    Voice("storygate-light", "Storygate Light", "light, lively tenor", 1.15, 1.04),
+    Voice("storygate-gravel", "Storygate Gravel", "low, deliberate voice", 0.83, 0.90),
+    Voice("storygate-crisp", "Storygate Crisp", "crisp, brisk alto", 1.22, 1.10),
+    Voice("storygate-clear", "Storygate Clear", "clear, steady mid voice", 1.07, 0.95),
+)
+
+
+def voice_by_id(voice_id: str) -> Voice | None:
+    return next((v for v in VOICES if v.id == voice_id), None)
+
+
+def assign_voices(
+    names: Iterable[str], fixed: Mapping[str, Voice] | None = None
+) -> dict[str, Voice]:
+    """A voice per distinct name, in the order given; the same names always get the same voices.
+
+    NARRATOR (any case) always reads with the neutral voice. Names in ``fixed`` keep the voice
+    given there (a plan's cast as the client left it); every other name gets the next character
+    voice nobody holds yet, so two characters share a voice only when there are more of them
+    than voices. Each name's voice depends only on the names before it, so appending a name
+    (a speaker the script added) never changes anyone else's.
+    """
+    out: dict[str, Voice] = {}
+    taken = {v.id for v in (fixed or {}).values()}
+    order = VOICES[1:]
+    handed = 0
+    for name in names:
+        if name in out:
+            continue
+        if fixed and name in fixed:
+            out[name] = fixed[name]
+            continue
+        if name.strip().upper() == NARRATOR:
+            out[name] = VOICES[0]
+            continue
+        free = [v for v in order if v.id not in taken]
+        voice = free[0] if free else order[handed % len(order)]
+        handed += 1
+        taken.add(voice.id)
+        out[name] = voice
+    return out
+
+
+# -- samples as floats --------------------------------------------------------------------------
+
+
+def to_float(pcm: Pcm) -> Floats:
+    """16-bit PCM as floats in [-1, 1)."""
+    return np.frombuffer(pcm.samples, dtype="<i2").astype(np.float64) / 32768.0
+
+
+def from_float(samples: Floats, rate: int) -> Pcm:
+    clipped = np.clip(np.round(samples * 32768.0), -32768, 32767)
+    return Pcm(clipped.astype("<i2").tobytes(), rate)
+
+
+# -- the transformation ------------------------------------------------------------------------
+
+
+def _lowpass(x: Floats, cutoff: float, taps: int = 63) -> Floats:
+    """A windowed-sinc low-pass at ``cutoff`` cycles per sample (before reading x faster)."""
+    n = np.arange(taps) - (taps - 1) / 2
+    kernel = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(taps)
+    kernel /= kernel.sum()
+    return np.convolve(x, kernel, mode="same")
+
+
+def resample(x: Floats, step: float) -> Floats:
+    """Read ``x`` at ``step`` input samples per output sample (linear interpolation): pitch
+    times ``step``, length divided by it. Content that would fold over Nyquist is removed first.
+    """
+    if len(x) < 2 or abs(step - 1.0) < 1e-3:
+        return x
+    if step > 1.0:
+        x = _lowpass(x, 0.47 / step)
+    count = max(1, int(len(x) / step))
+    return np.interp(np.arange(count) * step, np.arange(len(x)), x)
+
+
+def _stretch(x: Floats, factor: float, rate: int) -> Floats:
+    """WSOLA: ``factor`` times as long at the same pitch.
+
+    30 ms Hann frames at 50% overlap are laid at a fixed output hop and read from the input at
+    ``hop / factor``; each is nudged (within 8 ms) to line up with the natural continuation of
+    the previous one, so periods join in phase instead of beating.
+    """
+    if len(x) == 0 or abs(factor - 1.0) < 1e-3:
+        return x
+    frame = max(8, int(rate * 0.030) // 2 * 2)
+    hop = frame // 2
+    tol = max(1, int(rate * 0.008))
+    window = np.hanning(frame + 1)[:frame]  # periodic: overlapping halves sum to one
+    ana = hop / factor
+    n_out = round(len(x) * factor)
+    count = n_out // hop + 2
+    pad = frame + tol
+    right = int(2 * ana) + 2 * frame + tol + 2
+    padded = np.concatenate([np.zeros(pad), x, np.zeros(right)])
+    out = np.zeros(count * hop + frame + hop)
+    prev = pad - hop
+    out[0:frame] += padded[prev : prev + frame] * window
+    for k in range(1, count):
+        natural = prev + hop
+        target = round(k * ana) - hop + pad
+        template = padded[natural : natural + hop]
+        region = padded[target - tol : target + tol + hop]
+        scores = np.correlate(region, template, mode="valid")
+        start = target - tol + int(np.argmax(scores))
+        out[k * hop : k * hop + frame] += padded[start : start + frame] * window
+        prev = start
+    return out[hop : hop + n_out]
+
+
+def voiced(pcm: Pcm, voice: Voice) -> Pcm:
+    """``pcm`` as ``voice`` speaks it: same rate, pitch times ``voice.pitch``, length divided by
+    ``voice.pace``."""
+    if (abs(voice.pitch - 1.0) < 1e-3 and abs(voice.pace - 1.0) < 1e-3) or pcm.frames < 2:
+        return pcm
+    x = to_float(pcm)
+    shifted = resample(x, voice.pitch)  # pitch up by `pitch`, length / pitch
+    paced = _stretch(shifted, voice.pitch / voice.pace, pcm.rate)  # length / pace overall
+    return from_float(paced, pcm.rate)
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+def _frames(x: Floats, size: int, hop: int) -> Floats:
+    if len(x) < size:
+        x = np.concatenate([x, np.zeros(size - len(x))])
+    count = 1 + (len(x) - size) // hop
+    return np.lib.stride_tricks.as_strided(
+        x, shape=(count, size), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
+    )
+
+
+def median_f0(pcm: Pcm, fmin: float = 40.0, fmax: float = 500.0) -> float:
+    """The median fundamental frequency (Hz) over the clearly voiced frames (each 2.5 periods of
+    ``fmin`` long), by normalised autocorrelation; 0.0 when nothing is voiced. For tests and
+    checks, not for tuning audio."""
+    x = to_float(pcm)
+    rate = pcm.rate
+    size, hop = int(rate * max(0.040, 2.5 / fmin)), int(rate * 0.010)
+    frames = _frames(np.ascontiguousarray(x), size, hop)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    energy = np.sqrt((frames**2).mean(axis=1))
+    if not len(energy) or energy.max() <= 0:
+        return 0.0
+    loud = frames[energy > energy.max() * 0.1]  # within 20 dB of the loudest frame
+    if not len(loud):
+        return 0.0
+    window = np.hanning(size)
+    spectrum = np.fft.rfft(loud * window, n=2 * size, axis=1)
+    ac = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :size]
+    ac = ac / np.maximum(ac[:, :1], 1e-12)
+    # Divided by the window's own autocorrelation (Boersma 1993), a periodic frame scores near
+    # 1 at its period however long that period is, so low voices are not read an octave high.
+    own = np.fft.irfft(np.abs(np.fft.rfft(window, n=2 * size)) ** 2)[:size]
+    ac = ac / np.maximum(own / own[0], 1e-3)
+    lo, hi = max(2, int(rate / fmax)), min(size - 2, int(rate / fmin))
+    f0s: list[float] = []
+    for row in ac:
+        window = row[lo:hi]
+        best = int(np.argmax(window))
+        if window[best] < 0.45:
+            continue  # unvoiced or noisy
+        # The earliest peak almost as strong as the best avoids reading an octave low.
+        candidates = np.flatnonzero(window >= 0.9 * window[best])
+        lag = lo + int(candidates[0])
+        while lag + 1 < hi and row[lag + 1] > row[lag]:
+            lag += 1
+        a, b, c = row[lag - 1], row[lag], row[lag + 1]
+        denom = a - 2 * b + c
+        shift = 0.5 * (a - c) / denom if denom < 0 else 0.0
+        f0s.append(rate / (lag + shift))
+    return float(np.median(f0s)) if f0s else 0.0
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+
+def decode_mp3(data: bytes) -> Pcm:
+    """Decode an MP3 (mono or not) to 16-bit mono PCM at its own rate with PyAV.
+
+    Every sample the decoder gives is kept, including the encoder's leading delay, so lengths
+    match what a player without gapless metadata plays.
+    """
+    import av
+
+    chunks: list[Floats] = []
+    rate = 0
+    with av.open(io.BytesIO(data), mode="r", format="mp3") as container:
+        stream = container.streams.audio[0]
+        for frame in container.decode(stream):
+            rate = rate or int(frame.sample_rate)
+            chunks.append(
+                _mono(frame.to_ndarray(), str(frame.format.name), len(frame.layout.channels))
+            )
+    if not chunks:
+        raise ValueError("no audio in the MP3")
+    return from_float(np.concatenate(chunks), rate)
+
+
+def _mono(array: Any, sample_format: str, channels: int) -> Floats:
+    """One decoded frame's samples (planar or packed, float or int16) as mono floats."""
+    samples = np.asarray(array)
+    scale = 32768.0 if samples.dtype == np.int16 else 1.0
+    values = samples.astype(np.float64) / scale
+    if sample_format.endswith("p"):  # planar: one row per channel
+        return np.asarray(values.mean(axis=0), dtype=np.float64)
+    # packed: one row of interleaved channels
+    return np.asarray(values.reshape(-1, max(1, channels)).mean(axis=1), dtype=np.float64)
