@@ -20,6 +20,7 @@ from adapters.sleeperhit.errors import ShError, invalid
 from adapters.sleeperhit.prices import ARTIFACT_PRICES, quote
 from adapters.sleeperhit.views import now, plan_status, plan_view, source_status
 from adapters.sleeperhit.workspace import PAGE_DEFAULT, PAGE_MAX, Workspace, source_missing
+from gateway.core import layout
 from gateway.core.errors import NotFound
 from gateway.core.ids import new_job_id
 from gateway.core.jobs import JobInfo
@@ -95,7 +96,8 @@ class Plans:
                     sourceId=source_id,
                     status=status,
                 )
-            text = None if source.retention == "METADATA_ONLY" else f"sources/{source_id}/text.txt"
+            kept = source.retention != "METADATA_ONLY"
+            text = layout.source_text(source_id) if kept else None
             sources.append({"id": source_id, "job_id": source.job_id, "text_path": text})
         moment = now()
         plan_id = new_job_id()

@@ -14,7 +14,7 @@ from typing import Any
 from gateway.core.jobs import JobInfo, JobStatus
 from gateway.core.projects import ProjectInfo
 from gateway.core.story_plans import APPROVED, REJECTED, SUPERSEDED, PlanRecord
-from gateway.core.story_sources import SourceInfo
+from gateway.core.story_sources import SourceInfo, wire_time
 
 INLINE_TYPES = frozenset({"TEXT", "MARKDOWN"})
 
@@ -25,10 +25,7 @@ def now() -> datetime:
 
 def iso(moment: datetime | None) -> str | None:
     """The reference's timestamps: UTC, milliseconds, ``Z``."""
-    if moment is None:
-        return None
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return None if moment is None else wire_time(moment)
 
 
 # -- projects ------------------------------------------------------------------------------------

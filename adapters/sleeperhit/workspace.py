@@ -9,7 +9,6 @@ writes its digest. A refused request leaves nothing: no row, no file, no job.
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any
 
 import msgspec
@@ -17,36 +16,20 @@ import msgspec
 from adapters.common.pages import next_cursor, page_cursor, page_limit
 from adapters.sleeperhit.auth import FAMILY, Caller
 from adapters.sleeperhit.errors import MAX_INLINE_BYTES, ShError, invalid, too_large
-from adapters.sleeperhit.views import iso, now, project_view, source_view
+from adapters.sleeperhit.views import iso, project_view, source_view
+from gateway.core import layout
 from gateway.core.errors import NotFound
 from gateway.core.fetcher import FetchRefused
 from gateway.core.ids import new_job_id
 from gateway.core.jobs import JobInfo
 from gateway.core.projects import ProjectInfo
-from gateway.core.story_sources import SourceInfo, new_source_id
+from gateway.core.story_sources import SourceInfo, measure, new_source_id
 
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
-PREVIEW_CHARS = 4000
 SOURCE_KIND = "sleeperhit.source"
 SOURCE_TYPES = {"text": "TEXT", "markdown": "MARKDOWN", "url": "URL", "pdf": "PDF"}
 DESCRIPTION_MAX = 4000
-
-
-def text_path(source_id: str) -> str:
-    return f"sources/{source_id}/text.txt"
-
-
-def measure(text: str) -> dict[str, Any]:
-    """What the reference reports of extracted text (the source job does the same for what it
-    extracts)."""
-    return {
-        "byteSize": len(text.encode("utf-8")),
-        "tokenEstimate": math.ceil(len(text) / 4),
-        "contentHash": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        "preview": text[:PREVIEW_CHARS],
-        "extractedAt": iso(now()),
-    }
 
 
 def project_missing() -> ShError:
@@ -161,10 +144,9 @@ class Workspace:
             data = content.encode("utf-8")
             if len(data) > MAX_INLINE_BYTES:
                 raise too_large()
-            extraction = measure(content)
-            if body.retentionPolicy == "METADATA_ONLY":
-                extraction["preview"] = None  # the preview is content
-            stored = text_path(source_id)
+            # METADATA_ONLY keeps no preview: the preview is content.
+            extraction = measure(content, preview=body.retentionPolicy != "METADATA_ONLY")
+            stored = layout.source_text(source_id)
         else:
             if not isinstance(body.uri, str) or not body.uri:
                 raise invalid(f"uri is required for {body.type} sources", field="uri")
@@ -202,7 +184,7 @@ class Workspace:
             )
         except BaseException:
             await self.rt.story_sources.forget(source_id)
-            await self.rt.storage.delete_prefix(self.account, f"sources/{source_id}/")
+            await self.rt.storage.delete_prefix(self.account, layout.source_folder(source_id))
             raise
         return {"source": source_view(source, job)}
 

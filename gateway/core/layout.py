@@ -37,6 +37,20 @@ def file_name(job_id: str, path: str) -> str | None:
     return rest[len(PAGES) :] if rest.startswith(PAGES) else rest
 
 
+def source_folder(source_id: str) -> str:
+    """A SleeperHit source's files (its extracted text, its original) live beside no job: the
+    source outlives the jobs that read it."""
+    return f"sources/{source_id}/"
+
+
+def source_text(source_id: str) -> str:
+    return f"{source_folder(source_id)}text.txt"
+
+
+def source_original(source_id: str) -> str:
+    return f"{source_folder(source_id)}original"
+
+
 def path_of(job_id: str, name: str) -> str:
     """The inverse of ``file_name``: page pictures (``page_*``) live under ``pages/``."""
     return job_file(job_id, f"{PAGES}{name}" if name.startswith("page_") else name)

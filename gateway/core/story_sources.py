@@ -9,9 +9,11 @@ account's is simply not found.
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
@@ -60,6 +62,30 @@ def _info(row: Any) -> SourceInfo:
         updated_at=cast(datetime, as_utc(m["updated_at"])),
         deleted_at=as_utc(m["deleted_at"]),
     )
+
+
+PREVIEW_CHARS = 4000
+
+
+def wire_time(moment: datetime) -> str:
+    """SleeperHit's timestamps: UTC, milliseconds, ``Z`` ("2026-05-29T10:00:00.000Z")."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def measure(text: str, *, preview: bool = True) -> dict[str, Any]:
+    """What a source reports of its extracted text — measured the same whether the adapter
+    took it inline or a source job extracted it: UTF-8 size, a token estimate (4 characters a
+    token), the SHA-256 of the text, the first 4,000 characters unless the source keeps no
+    content, and when."""
+    raw = text.encode("utf-8")
+    return {
+        "byteSize": len(raw),
+        "tokenEstimate": math.ceil(len(text) / 4),
+        "contentHash": hashlib.sha256(raw).hexdigest(),
+        "preview": text[:PREVIEW_CHARS] if preview else None,
+        "extractedAt": wire_time(datetime.now(UTC)),
+    }
 
 
 def new_source_id() -> str:

@@ -7,15 +7,14 @@ or storage; a failure is ``ExtractFailed`` with a message safe to show the clien
 
 from __future__ import annotations
 
-import hashlib
 import html
 import io
-import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
+
+from gateway.core.story_sources import PREVIEW_CHARS, measure
 
 __all__ = [
     "MAX_TEXT_BYTES",
@@ -36,7 +35,6 @@ __all__ = [
 # the metadata says so ("truncated": true). A planner reads digests, not megabytes.
 MAX_TEXT_BYTES = 1_000_000
 # How much of the text a source's wire form shows as extractedTextPreview, in characters.
-PREVIEW_CHARS = 4000
 
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -213,13 +211,4 @@ def extract_pdf(data: bytes) -> Extracted:
 
 def figures(extracted: Extracted, *, preview: bool = True) -> dict[str, Any]:
     """The EXTRACTION wire dict; ``preview=False`` when the source keeps no content at all."""
-    text = extracted.text
-    raw = text.encode("utf-8")
-    return {
-        "byteSize": len(raw),
-        "tokenEstimate": math.ceil(len(text) / 4),
-        "contentHash": hashlib.sha256(raw).hexdigest(),
-        "preview": text[:PREVIEW_CHARS] if preview else None,
-        "metadata": dict(extracted.metadata),
-        "extractedAt": datetime.now(UTC).isoformat(),
-    }
+    return {**measure(extracted.text, preview=preview), "metadata": dict(extracted.metadata)}

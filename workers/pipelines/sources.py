@@ -24,6 +24,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.core import layout
 from gateway.core.errors import NotFound
 from gateway.core.fetcher import Fetched, FetchRefused
 from workers.pipelines.extract import (
@@ -40,10 +41,8 @@ from workers.pipelines.extract import (
 )
 from workers.tasks import TaskContext, TaskError
 
-__all__ = ["ORIGINAL", "TEXT", "original_path", "source_task", "text_path"]
+__all__ = ["original_path", "source_task", "text_path"]
 
-TEXT = "text.txt"
-ORIGINAL = "original"
 TEXT_TYPE = "text/plain; charset=utf-8"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PLAIN_TYPES = ("text/plain", "text/markdown")
@@ -53,12 +52,8 @@ PDF_ACCEPT = ("application/pdf", "application/octet-stream")
 INLINE_TYPES = {"TEXT": "text/plain; charset=utf-8", "MARKDOWN": "text/markdown; charset=utf-8"}
 
 
-def text_path(source_id: str) -> str:
-    return f"sources/{source_id}/{TEXT}"
-
-
-def original_path(source_id: str) -> str:
-    return f"sources/{source_id}/{ORIGINAL}"
+text_path = layout.source_text
+original_path = layout.source_original
 
 
 def _extract_fetched(fetched: Fetched, kind: str) -> Extracted:
