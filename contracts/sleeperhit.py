@@ -289,3 +289,19 @@ class CreateJob(Struct):
 
 class Finalize(Struct):
     mode: FinalizeMode = "audio"
+
+
+# -- coverage ------------------------------------------------------------------------------------
+
+# storygate: the reference gives no bound for a focus prompt.
+FOCUS_PROMPT_MAX = 2000
+CoverageStatus = Literal["generating", "complete", "failed"]
+CoverageVerdict = Literal["recommend", "consider", "pass"]
+FocusPrompt = Annotated[str, Meta(max_length=FOCUS_PROMPT_MAX, pattern=NO_NUL)]
+
+
+class CoverageRequest(Struct):
+    """``POST /artifacts/{id}/coverage``: the body is optional; without ``focusPrompt`` the
+    report is general coverage."""
+
+    focusPrompt: FocusPrompt | None = None

@@ -8,14 +8,16 @@ examples show. Times are ISO 8601 UTC strings with milliseconds and ``Z``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from contracts.sleeperhit import (
     ArtifactRequest,
     ArtifactStatus,
     ArtifactType,
+    CoverageStatus,
+    CoverageVerdict,
     DigestStatus,
     FinalizeMode,
     FinalizeStatus,
@@ -276,3 +278,143 @@ class JobEnvelope(Struct):
 class JobPage(Struct):
     jobs: list[Job]
     nextCursor: str | None
+
+
+# -- voices, cast and script (read-only) ---------------------------------------------------------
+
+
+class Voice(Struct):
+    """One voice of ``GET /voices``: an id a recast may name. ``local`` voices are made on this
+    server (pitch and pace transformations of its installed speech voice)."""
+
+    id: str
+    name: str
+    gender: Literal["feminine", "masculine", "neutral"]
+    provider: str
+    local: bool
+    description: str | None
+
+
+class VoiceList(Struct):
+    voices: list[Voice]
+
+
+class CastEntry(Struct):
+    """A character and the voice it speaks in (``GET /artifacts/{id}/cast``); ``gender`` and
+    ``provider`` are ``null`` for a voice the catalogue does not know."""
+
+    character: str
+    voiceId: str
+    voiceName: str
+    gender: str | None
+    provider: str | None
+
+
+class CastEnvelope(Struct):
+    cast: list[CastEntry]
+
+
+class ScriptLine(Struct):
+    """One line of a scene (times are offsets into the read's audio)."""
+
+    entryIndex: int
+    character: str
+    text: str
+    startMs: int | None
+    endMs: int | None
+
+
+class ScriptEntry(Struct):
+    """One line of the whole script, in reading order, with the scene it belongs to."""
+
+    entryIndex: int
+    character: str
+    text: str
+    sceneIndex: int
+    startMs: int | None
+    endMs: int | None
+
+
+class ScriptScene(Struct):
+    index: int
+    title: str | None
+    entries: list[ScriptLine]
+
+
+class SelectedLine(Struct):
+    entryIndex: int
+    character: str
+    text: str
+
+
+class ScriptSelection(Struct):
+    """``?scope=character``: one character's lines (``total`` before ``limit``)."""
+
+    character: str
+    total: int
+    entries: list[SelectedLine]
+
+
+class Script(Struct, omit_defaults=True):
+    """The whole script (``scenes`` and ``entries``) or, for ``?scope=character``, only
+    ``selection``."""
+
+    scenes: list[ScriptScene] | None = None
+    entries: list[ScriptEntry] | None = None
+    selection: ScriptSelection | None = None
+
+
+class ScriptEnvelope(Struct):
+    script: Script
+
+
+# -- coverage ------------------------------------------------------------------------------------
+
+CoverageScore = Annotated[int, Meta(ge=1, le=10)]
+
+
+class CoverageScores(Struct):
+    premise: CoverageScore
+    character: CoverageScore
+    dialogue: CoverageScore
+    structure: CoverageScore
+
+
+class CoverageReport(Struct):
+    """``coverage.report`` once ``complete``: what the text backend's reader made of the script,
+    ``focusNotes`` answering ``focusPrompt`` (general notes without one)."""
+
+    logline: str
+    synopsis: str
+    strengths: list[str]
+    weaknesses: list[str]
+    scores: CoverageScores
+    verdict: CoverageVerdict
+    focusPrompt: str | None
+    focusNotes: str
+
+
+class Coverage(Struct):
+    """One coverage report of an artifact; ``reportId`` is what ``?reportId=`` names."""
+
+    reportId: str
+    artifactId: str
+    status: CoverageStatus
+    focusPrompt: str | None
+    report: CoverageReport | None
+    error: str | None
+    createdAt: str
+    completedAt: str | None
+
+
+class CoverageEnvelope(Struct):
+    """``GET /artifacts/{id}/coverage``: ``null`` before any report was requested."""
+
+    coverage: Coverage | None
+
+
+class CoverageAccepted(Struct):
+    """``POST /artifacts/{id}/coverage``."""
+
+    reportId: str
+    status: CoverageStatus

@@ -25,7 +25,9 @@ API = "/api/v1"
 PLANNED = ("pitch_deck", "storyboard", "trailer", "production_video")
 # What the reference's manifest lists that this server does not serve.
 UNSERVED_DOCS = ("docsSite", "agentIndex", "searchIndex", "cliCommands", "mcpTools", "sitemap")
-UNSERVED_OPERATIONS = ("render-video", "refine", "voice", "coverage", "music", "sfx")
+# Artifact operations served here, and those of the reference (and of its clients) not yet.
+SERVED_OPERATIONS = ("finalize", "render-video", "coverage", "script", "cast")
+UNSERVED_OPERATIONS = ("refine", "voice", "voice-modification", "music", "sfx", "resume")
 
 
 def _cap(c: Any) -> dict[str, Any]:
@@ -53,15 +55,18 @@ def _table_read(text: list[Any], speech: list[Any], voices: Sequence[Any]) -> di
             "theater_url": "available" if available else "unavailable",
             "theater_fullscreen_url": "available" if available else "unavailable",
             "live_audio": "available" if available else "unavailable",
-            "video": "planned",
+            "video": "available" if available else "unavailable",
         },
         "modes": list(get_args(wire.TableReadMode)),
         "narrationPolicies": list(get_args(wire.NarrationPolicy)),
         "finalize": {
             "audio": {"availability": "available" if available else "unavailable"},
-            "video": {"availability": "planned"},
+            "video": {"availability": "available" if available else "unavailable"},
         },
-        "operations": {name: "planned" for name in UNSERVED_OPERATIONS},
+        "operations": {
+            **{name: "available" if available else "unavailable" for name in SERVED_OPERATIONS},
+            **{name: "planned" for name in UNSERVED_OPERATIONS},
+        },
         "voices": {
             "note": "Distinct voices made by pitch and pace transformation of the one "
             f"installed speech voice ({voice_of}); the narrator keeps it untouched.",

@@ -3,7 +3,7 @@
 A story job is one core job; each artifact's status and content are what that job reported for
 it (``progress.artifacts`` while it runs, ``result.artifacts`` once done). A table read's audio
 finalize is a job of its own on the artifact, so ``manifest.audio.finalize`` is that job's
-state in the reference's words.
+state in the reference's words; so is its MP4 render's, ``manifest.video``.
 """
 
 from __future__ import annotations
@@ -85,8 +85,38 @@ class Renderer:
             }
         return state, recording
 
+    def video(self, job: JobInfo | None, record_id: str, token: str) -> dict[str, Any]:
+        """``manifest.video``: the latest render job's state (``sleeperhit.video``), its signed
+        download URL once complete."""
+        block: dict[str, Any] = {
+            "status": "not_rendered",
+            "renderUrl": f"/api/v1/artifacts/{record_id}/render-video",
+            "url": None,
+            "durationMs": None,
+        }
+        if job is None:
+            return block
+        if job.status == JobStatus.QUEUED:
+            block["status"] = "queued"
+        elif job.status == JobStatus.RUNNING:
+            block["status"] = "rendering"
+        elif job.status == JobStatus.SUCCEEDED:
+            block["status"] = "complete"
+            block["url"] = f"{self._base}/share/table-read-video/{token}"
+            block["durationMs"] = int((job.result or {}).get("durationMs") or 0)
+            block["completedAt"] = iso(job.finished_at)
+        else:
+            block["status"] = "failed"
+            block["error"] = job.error_message or "The render failed"
+        block["requestedAt"] = iso(job.created_at)
+        return block
+
     def manifest(
-        self, record: ArtifactRecord, content: Mapping[str, Any], finalize: JobInfo | None
+        self,
+        record: ArtifactRecord,
+        content: Mapping[str, Any],
+        finalize: JobInfo | None,
+        video: JobInfo | None = None,
     ) -> dict[str, Any]:
         token, expires = self.share(record)
         theater = f"{self._base}/share/table-read/{token}"
@@ -118,18 +148,18 @@ class Renderer:
                 },
                 "finalize": state,
             },
-            "video": {
-                "status": "not_rendered",
-                "renderUrl": f"/api/v1/artifacts/{record.id}/render-video",
-                "url": None,
-            },
+            "video": self.video(video, record.id, token),
             "cast": cast,
             "screenplay": {"scenes": content.get("scenes") or []},
             "expiresAt": iso(datetime.fromtimestamp(expires, UTC)),
         }
 
     def artifact(
-        self, record: ArtifactRecord, job: JobInfo, finalize: JobInfo | None = None
+        self,
+        record: ArtifactRecord,
+        job: JobInfo,
+        finalize: JobInfo | None = None,
+        video: JobInfo | None = None,
     ) -> dict[str, Any]:
         status = artifact_status(job, record.id)
         content = content_of(job, record.id) or {}
@@ -140,7 +170,9 @@ class Renderer:
             "storyJobId": record.job_id,
             "type": record.type,
             "status": status,
-            "manifest": self.manifest(record, content, finalize) if status == "READY" else None,
+            "manifest": self.manifest(record, content, finalize, video)
+            if status == "READY"
+            else None,
             "currentVersion": 1,
             "refineCount": 0,
             "tableReadShareLinkId": f"shl_{record.id}" if token else None,
@@ -160,6 +192,7 @@ class Renderer:
         records: Sequence[ArtifactRecord],
         hold_id: str | None,
         finalizes: Mapping[str, JobInfo] | None = None,
+        videos: Mapping[str, JobInfo] | None = None,
     ) -> dict[str, Any]:
         p = job.params
         status = job_status(job, records)
@@ -186,7 +219,10 @@ class Renderer:
             "currentVersion": 1,
             "startedAt": iso(job.started_at),
             "completedAt": iso(job.finished_at) if job.status == JobStatus.SUCCEEDED else None,
-            "artifacts": [self.artifact(r, job, (finalizes or {}).get(r.id)) for r in records],
+            "artifacts": [
+                self.artifact(r, job, (finalizes or {}).get(r.id), (videos or {}).get(r.id))
+                for r in records
+            ],
             "createdAt": iso(job.created_at),
             "updatedAt": iso(job.updated_at),
         }

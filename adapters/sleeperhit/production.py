@@ -28,6 +28,8 @@ from gateway.core.story_plans import ArtifactRecord, new_artifact_id
 
 STORY_KIND = "sleeperhit.story"
 FINALIZE_KIND = "sleeperhit.finalize"
+# The table read as an MP4 (video.py): a job on the artifact, like finalize.
+VIDEO_KIND = "sleeperhit.video"
 CANCELABLE = ["PENDING", "RESERVED", "RUNNING", "PARTIAL"]
 
 
@@ -56,11 +58,13 @@ class Production:
         except NotFound:
             raise job_missing() from None
 
-    async def _finalizes(self, records: list[ArtifactRecord]) -> dict[str, JobInfo]:
+    async def _finalizes(
+        self, records: list[ArtifactRecord], kind: str = FINALIZE_KIND
+    ) -> dict[str, JobInfo]:
         latest: dict[str, JobInfo] = {}
         for record in records:
             jobs = await self.rt.jobs.of_subject(self.account, record.id, family=FAMILY)
-            runs = [j for j in jobs if j.kind == FINALIZE_KIND]
+            runs = [j for j in jobs if j.kind == kind]
             if runs:
                 latest[record.id] = runs[-1]
         return latest
@@ -69,7 +73,11 @@ class Production:
         records = (await self.rt.story_artifacts.of_jobs([job.id])).get(job.id, [])
         holds = await self.rt.ledger.holds_of_job(job.id)
         return self.render.job(
-            job, records, holds[0].id if holds else None, await self._finalizes(records)
+            job,
+            records,
+            holds[0].id if holds else None,
+            await self._finalizes(records),
+            await self._finalizes(records, VIDEO_KIND),
         )
 
     async def get(self, job_id: str) -> dict[str, Any]:
@@ -107,7 +115,12 @@ class Production:
         job = await self._job(job_id)
         records = (await self.rt.story_artifacts.of_jobs([job.id])).get(job.id, [])
         finalizes = await self._finalizes(records)
-        return {"artifacts": [self.render.artifact(r, job, finalizes.get(r.id)) for r in records]}
+        videos = await self._finalizes(records, VIDEO_KIND)
+        return {
+            "artifacts": [
+                self.render.artifact(r, job, finalizes.get(r.id), videos.get(r.id)) for r in records
+            ]
+        }
 
     async def _artifact(self, artifact_id: str) -> tuple[ArtifactRecord, JobInfo]:
         try:
@@ -126,7 +139,8 @@ class Production:
                 currentVersion=1,
             )
         finalize = (await self._finalizes([record])).get(record.id)
-        return {"artifact": self.render.artifact(record, job, finalize)}
+        video = (await self._finalizes([record], VIDEO_KIND)).get(record.id)
+        return {"artifact": self.render.artifact(record, job, finalize, video)}
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -225,12 +239,10 @@ class Production:
                 details={"status": status},
             )
         if mode == "video":
-            raise invalid(
-                "Video rendering is not available on this server "
-                "(capabilities: artifacts.table_read video is planned)",
-                field="mode",
-                availability="planned",
-            )
+            # video.py builds on this module, so it is imported where it is used.
+            from adapters.sleeperhit.video import finalize_video
+
+            return await finalize_video(self, record, job)
         runs = [
             j
             for j in await self.rt.jobs.of_subject(self.account, record.id, family=FAMILY)

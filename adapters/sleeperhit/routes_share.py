@@ -13,7 +13,7 @@ from litestar.params import Parameter
 
 from adapters.sleeperhit import theater
 from adapters.sleeperhit.job_views import Renderer, artifact_status, content_of
-from adapters.sleeperhit.production import FINALIZE_KIND, STORY_KIND
+from adapters.sleeperhit.production import FINALIZE_KIND, STORY_KIND, VIDEO_KIND
 from adapters.sleeperhit.routing import AnyRequest, base_url, route_opt
 from adapters.sleeperhit.share import Shared, open_token
 from adapters.sleeperhit.views import iso
@@ -135,5 +135,23 @@ async def recording(request: AnyRequest, token: str) -> Response[Any]:
     return await _audio(request, shared.account_id, (runs[-1].result or {}).get("path"))
 
 
-HANDLERS: list[Any] = [theater_page, read_audio, recording]
+@get("/share/table-read-video/{token:str}", include_in_schema=False, opt=SHARE)
+async def video(request: AnyRequest, token: str) -> Response[Any]:
+    """The latest complete MP4 render of the read (``manifest.video.url``)."""
+    try:
+        shared, record, _job = await _shared(request, token)
+    except _Gone:
+        return _missing()
+    runtime = request.app.state.runtime
+    runs = [
+        j
+        for j in await runtime.jobs.of_subject(shared.account_id, record.id, family="sleeperhit")
+        if j.kind == VIDEO_KIND and j.status == JobStatus.SUCCEEDED
+    ]
+    if not runs:
+        return _missing()
+    return await _audio(request, shared.account_id, (runs[-1].result or {}).get("path"))
+
+
+HANDLERS: list[Any] = [theater_page, read_audio, recording, video]
 __all__ = ["HANDLERS", "Renderer"]

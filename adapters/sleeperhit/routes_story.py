@@ -250,7 +250,7 @@ async def get_artifact(
     f"{API}/artifacts/{{artifact_id:str}}/finalize",
     status_code=200,
     tags=TAGS,
-    summary="Render the table read as a full-mix MP3 (6 credits, once)",
+    summary="Render the table read as a full-mix MP3 (6 credits) or an MP4 (12), once",
     operation_id="finalizeArtifact",
     operation_class=KeyedPost,
     opt=route_opt("artifact:publish", "artifacts"),

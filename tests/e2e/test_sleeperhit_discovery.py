@@ -93,7 +93,9 @@ def test_capabilities_describe_what_this_server_makes(sh: SleeperHitServer, tena
     read = caps["artifacts"]["table_read"]
     assert read["availability"] == "available"  # instant text and speech are always there
     assert read["outputs"] == ["theater_url", "theater_fullscreen_url", "live_audio", "video"]
-    assert read["outputAvailability"]["video"] == "planned"
+    assert read["outputAvailability"]["video"] == "available"
+    assert read["operations"]["coverage"] == "available"
+    assert read["operations"]["refine"] == "planned"
     assert read["outputAvailability"]["theater_url"] == "available"
     assert read["modes"] == ["documentary", "podcast", "drama"]
     voices = read["voices"]["voices"]

@@ -58,6 +58,12 @@ ROUTES: dict[str, tuple[str, str, str]] = {
     "getArtifact": ("GET", "/artifacts/{artifact}", "artifact:read"),
     "finalizeArtifact": ("POST", "/artifacts/{artifact}/finalize", "artifact:publish"),
     "getCredits": ("GET", "/credits", "credits:read"),
+    "listVoices": ("GET", "/voices", "story:read"),
+    "renderArtifactVideo": ("POST", "/artifacts/{artifact}/render-video", "artifact:publish"),
+    "createArtifactCoverage": ("POST", "/artifacts/{artifact}/coverage", "story:write"),
+    "getArtifactCoverage": ("GET", "/artifacts/{artifact}/coverage", "artifact:read"),
+    "getArtifactCast": ("GET", "/artifacts/{artifact}/cast", "artifact:read"),
+    "getArtifactScript": ("GET", "/artifacts/{artifact}/script", "artifact:read"),
 }
 # Keyless by design (the reference: "No auth required").
 PUBLIC = {"getExamples"}

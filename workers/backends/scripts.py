@@ -15,7 +15,11 @@ from typing import Any, Protocol, runtime_checkable
 from workers.backends.base import Capability
 
 __all__ = [
+    "SCORE_KEYS",
+    "VERDICTS",
     "CastMember",
+    "CoverageReport",
+    "CoverageRequest",
     "Digest",
     "PlanBrief",
     "PlanDraft",
@@ -148,6 +152,55 @@ class Screenplay:
         return tuple(e for s in self.scenes for e in s.entries)
 
 
+# What a coverage report scores, each from 1 to 10, and the verdicts it may reach.
+SCORE_KEYS = ("premise", "character", "dialogue", "structure")
+VERDICTS = ("recommend", "consider", "pass")
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRequest:
+    """A finished script to assess, and what the client asked the reader to look at."""
+
+    title: str
+    logline: str
+    cast: tuple[CastMember, ...]
+    scenes: tuple[ScriptScene, ...]
+    # The client's focus prompt ("Focus on whether the midpoint turn is earned."), may be "".
+    focus: str = ""
+    seed: int = 0
+
+    @property
+    def entries(self) -> tuple[ScriptEntry, ...]:
+        return tuple(e for s in self.scenes for e in s.entries)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageReport:
+    """A studio reader's coverage of one script: what it is, how it works, and a verdict."""
+
+    logline: str
+    synopsis: str
+    strengths: tuple[str, ...]
+    weaknesses: tuple[str, ...]
+    # One integer from 1 to 10 for each of SCORE_KEYS.
+    scores: Mapping[str, int]
+    # One of VERDICTS.
+    verdict: str
+    # The answer to the focus prompt, naming its key terms ("" never: a general note without one).
+    focus_notes: str
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "logline": self.logline,
+            "synopsis": self.synopsis,
+            "strengths": list(self.strengths),
+            "weaknesses": list(self.weaknesses),
+            "scores": {k: int(self.scores[k]) for k in SCORE_KEYS},
+            "verdict": self.verdict,
+            "focusNotes": self.focus_notes,
+        }
+
+
 @runtime_checkable
 class ScriptWriter(Protocol):
     name: str
@@ -159,3 +212,5 @@ class ScriptWriter(Protocol):
     async def plan(self, brief: PlanBrief) -> PlanDraft: ...
 
     async def screenplay(self, request: ScreenplayRequest) -> Screenplay: ...
+
+    async def coverage(self, request: CoverageRequest) -> CoverageReport: ...

@@ -37,6 +37,9 @@ __all__ = [
 Floats = npt.NDArray[np.float64]
 
 NARRATOR = "NARRATOR"
+# Pitch bands (relative to the narrator) behind ``Voice.gender``.
+MASCULINE_BELOW = 0.95
+FEMININE_FROM = 1.18
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,17 @@ class Voice:
     def wire(self) -> dict[str, str]:
         """The ``voice`` object of a cast member on the SleeperHit wire."""
         return {"voiceId": self.id, "voiceName": self.name}
+
+    @property
+    def gender(self) -> str:
+        """How the voice reads to a listener, by its pitch band: "masculine" well below the
+        narrator's own pitch, "feminine" well above it, "neutral" around it. A label for
+        catalogues (SleeperHit's ``gender``), relative to the installed narrator's voice."""
+        if self.pitch < MASCULINE_BELOW:
+            return "masculine"
+        if self.pitch >= FEMININE_FROM:
+            return "feminine"
+        return "neutral"
 
 
 # The narrator's voice first (neutral, untouched); the characters' voices follow in the order

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from workers.pipelines.audiobook import audiobook_task
 from workers.pipelines.book import generate_book
+from workers.pipelines.coverage import coverage_task
 from workers.pipelines.edit import edit_task
 from workers.pipelines.media import audio_task, image_task, video_task
 from workers.pipelines.mixdown import finalize_task
 from workers.pipelines.planning import plan_task
+from workers.pipelines.read_video import read_video_task
 from workers.pipelines.sources import source_task
 from workers.pipelines.table_read import story_task
 from workers.tasks import TaskRegistry
@@ -30,3 +32,6 @@ def register(registry: TaskRegistry) -> None:
     registry.register("sleeperhit.plan", plan_task)
     registry.register("sleeperhit.story", story_task)
     registry.register("sleeperhit.finalize", finalize_task)
+    # SleeperHit's artifact operations: the read as a video, script coverage.
+    registry.register("sleeperhit.video", read_video_task)
+    registry.register("sleeperhit.coverage", coverage_task)

@@ -17,6 +17,8 @@ from workers.backends.base import Capability, stable_seed
 from workers.backends.people import digest_of, script_names, word_count
 from workers.backends.scripts import (
     CastMember,
+    CoverageReport,
+    CoverageRequest,
     Digest,
     PlanBrief,
     PlanDraft,
@@ -315,6 +317,12 @@ class InstantScriptWriter:
 
     async def plan(self, brief: PlanBrief) -> PlanDraft:
         return instant_plan(brief)
+
+    async def coverage(self, request: CoverageRequest) -> CoverageReport:
+        # Imported here: coverage is its own module, and it imports this one.
+        from workers.backends.instant.coverage import instant_coverage
+
+        return instant_coverage(request)
 
     async def screenplay(self, request: ScreenplayRequest) -> Screenplay:
         used = {said(e.text) for e in request.so_far}

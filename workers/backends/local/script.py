@@ -40,6 +40,8 @@ from workers.backends.local.script_repair import (
 )
 from workers.backends.people import digest_of, word_count
 from workers.backends.scripts import (
+    CoverageReport,
+    CoverageRequest,
     Digest,
     PlanBrief,
     PlanDraft,
@@ -178,6 +180,14 @@ class ChatScriptWriter:
         cast_names = " ".join(c.name for c in base.cast)
         known = lexicon(facts, target, brief.creative_brief, brief.title, cast_names)
         return repair_plan(data or {}, brief, base, known)
+
+    # -- coverage --------------------------------------------------------------------------
+
+    async def coverage(self, request: CoverageRequest) -> CoverageReport:
+        # Imported here: coverage is its own module (its grammar and its repairs).
+        from workers.backends.local.coverage import chat_coverage
+
+        return await chat_coverage(self.chat, request, self._seed("coverage", request.seed))
 
     # -- screenplay ------------------------------------------------------------------------
 
