@@ -305,3 +305,28 @@ class CoverageRequest(Struct):
     report is general coverage."""
 
     focusPrompt: FocusPrompt | None = None
+
+
+# -- voices and cast -----------------------------------------------------------------------------
+
+CAST_ENTRIES_MAX = 20
+VoiceGender = Annotated[str, Meta(min_length=1, max_length=40, pattern=VISIBLE)]
+VoiceProvider = Annotated[str, Meta(min_length=1, max_length=80, pattern=VISIBLE)]
+
+
+class VoiceRequest(Struct):
+    """``POST /artifacts/{id}/voice`` (and each entry of ``POST /artifacts/{id}/cast``): the
+    character (as the script spells it, any case) and the voice it speaks in from now on;
+    ``gender`` and ``provider`` default to the catalogue's."""
+
+    character: Name
+    voiceId: Id
+    voiceName: Name
+    gender: VoiceGender | None = None
+    provider: VoiceProvider | None = None
+
+
+class CastRequest(Struct):
+    """``POST /artifacts/{id}/cast``: several characters recast at once (one change)."""
+
+    entries: Annotated[list[VoiceRequest], Meta(min_length=1, max_length=CAST_ENTRIES_MAX)]

@@ -418,3 +418,22 @@ class CoverageAccepted(Struct):
 
     reportId: str
     status: CoverageStatus
+
+
+class VoiceMapEntry(Struct):
+    voiceId: str
+    voiceName: str
+
+
+class VoiceRecast(Struct):
+    """``POST /artifacts/{id}/voice``: the artifact's whole cast after the recast."""
+
+    artifactId: str
+    character: str
+    voiceMap: dict[str, VoiceMapEntry]
+
+
+class CastRecast(Struct):
+    """``POST /artifacts/{id}/cast``: the artifact's whole cast after the recast."""
+
+    voiceMap: dict[str, VoiceMapEntry]

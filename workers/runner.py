@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import job_key_prefix, result_key_prefix
 from arq.worker import func
 
 from gateway.core.errors import ModelUnavailable, NotFound, UpstreamError
@@ -253,7 +254,29 @@ class ArqRunner:
         queued = await self._pool.enqueue_job(
             RUN_JOB, job_id, _job_id=job_id, _queue_name=self._queue_name, _job_try=job_try
         )
+        if queued is None and await self._finished_in_arq(job_id):
+            # arq keeps a finished run's result under the job id (keep_result) and refuses the
+            # id while it does; a job the database says is open again (a resumed job) must run
+            # once more, so the old result is dropped and the job queued.
+            await self._pool.delete(result_key_prefix + job_id)
+            queued = await self._pool.enqueue_job(
+                RUN_JOB, job_id, _job_id=job_id, _queue_name=self._queue_name, _job_try=job_try
+            )
         return queued is not None
+
+    async def _finished_in_arq(self, job_id: str) -> bool:
+        """arq holds a result of this id and no pending delivery of it, while the database (the
+        record of truth, when this runner has it) says the job is queued again."""
+        assert self._pool is not None
+        if self._jobs is None or await self._pool.exists(job_key_prefix + job_id):
+            return False
+        if not await self._pool.exists(result_key_prefix + job_id):
+            return False
+        try:
+            job = await self._jobs.get(job_id)
+        except NotFound:
+            return False
+        return job.status is JobStatus.QUEUED
 
     async def stop(self) -> None:
         if self._pool is not None:

@@ -11,6 +11,8 @@ from adapters.sleeperhit.errors import handle, render_error
 from adapters.sleeperhit.gate import before_request, unrouted
 from adapters.sleeperhit.routes_coverage import HANDLERS as COVERAGE
 from adapters.sleeperhit.routes_discovery import HANDLERS as DISCOVERY
+from adapters.sleeperhit.routes_recast import HANDLERS as RECAST
+from adapters.sleeperhit.routes_resume import HANDLERS as RESUME
 from adapters.sleeperhit.routes_script import HANDLERS as SCRIPT
 from adapters.sleeperhit.routes_share import HANDLERS as SHARE
 from adapters.sleeperhit.routes_story import HANDLERS as STORY
@@ -19,7 +21,17 @@ from adapters.sleeperhit.routes_workspace import HANDLERS as WORKSPACE
 
 router = Router(
     path="/",
-    route_handlers=[*WORKSPACE, *STORY, *VIDEO, *COVERAGE, *SCRIPT, *SHARE, *DISCOVERY],
+    route_handlers=[
+        *WORKSPACE,
+        *STORY,
+        *RESUME,
+        *VIDEO,
+        *COVERAGE,
+        *SCRIPT,
+        *RECAST,
+        *SHARE,
+        *DISCOVERY,
+    ],
     exception_handlers={Exception: handle},
     before_request=before_request,
 )

@@ -26,8 +26,8 @@ PLANNED = ("pitch_deck", "storyboard", "trailer", "production_video")
 # What the reference's manifest lists that this server does not serve.
 UNSERVED_DOCS = ("docsSite", "agentIndex", "searchIndex", "cliCommands", "mcpTools", "sitemap")
 # Artifact operations served here, and those of the reference (and of its clients) not yet.
-SERVED_OPERATIONS = ("finalize", "render-video", "coverage", "script", "cast")
-UNSERVED_OPERATIONS = ("refine", "voice", "voice-modification", "music", "sfx", "resume")
+SERVED_OPERATIONS = ("finalize", "render-video", "coverage", "script", "cast", "voice", "resume")
+UNSERVED_OPERATIONS = ("refine", "voice-modification", "music", "sfx")
 
 
 def _cap(c: Any) -> dict[str, Any]:

@@ -160,6 +160,13 @@ RECIPES: tuple[Recipe, ...] = (
         Step("GET", f"{_A}/cast", "artifact:read", "Read the cast and its voices"),
         Step("GET", f"{API}/voices", "story:read", "List the voices this server speaks"),
         requires=("ARTIFACT_ID",)),
+    _recipe("recast", "Give one character another voice (no charge; the live read is remixed)",
+        Step("POST", f"{_A}/voice", "artifact:publish", "Recast the narrator",
+             {"character": "NARRATOR", "voiceId": "storygate-deep",
+              "voiceName": "Storygate Deep"}),
+        Step("GET", _A, "artifact:read", "Poll until the remix is complete",
+             poll=("artifact.manifest.audio.remix.status", ("complete", "failed"))),
+        requires=("ARTIFACT_ID",)),
 )  # fmt: skip
 
 

@@ -121,6 +121,13 @@ class Renderer:
         token, expires = self.share(record)
         theater = f"{self._base}/share/table-read/{token}"
         state, recording = self._finalize(finalize, token)
+        if state is not None and finalize is not None:
+            # A finalize mixes the live read of one state version (its params say which);
+            # any state change since makes it stale until the next finalize.
+            made_for = int((finalize.params or {}).get("state_version") or 0)
+            state["stale"] = (
+                finalize.status == JobStatus.SUCCEEDED and made_for < record.state_version
+            )
         cast = list(content.get("cast") or ())
         return {
             "type": record.type,
@@ -147,6 +154,9 @@ class Renderer:
                     if c.get("voice")
                 },
                 "finalize": state,
+                # The live read's remix after a recast (adapters/sleeperhit/live.py).
+                "remix": content.get("remix")
+                or {"status": "idle", "stateVersion": 0, "liveStateVersion": 0},
             },
             "video": self.video(video, record.id, token),
             "cast": cast,
@@ -160,9 +170,12 @@ class Renderer:
         job: JobInfo,
         finalize: JobInfo | None = None,
         video: JobInfo | None = None,
+        live: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """``live``: the artifact's live content (adapters/sleeperhit/live.py) where the caller
+        has it; else the story job's own."""
         status = artifact_status(job, record.id)
-        content = content_of(job, record.id) or {}
+        content = dict(live) if live is not None else (content_of(job, record.id) or {})
         failed = status == "FAILED"
         token = self.share(record)[0] if status == "READY" else None
         return {
@@ -193,6 +206,7 @@ class Renderer:
         hold_id: str | None,
         finalizes: Mapping[str, JobInfo] | None = None,
         videos: Mapping[str, JobInfo] | None = None,
+        lives: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         p = job.params
         status = job_status(job, records)
@@ -220,7 +234,13 @@ class Renderer:
             "startedAt": iso(job.started_at),
             "completedAt": iso(job.finished_at) if job.status == JobStatus.SUCCEEDED else None,
             "artifacts": [
-                self.artifact(r, job, (finalizes or {}).get(r.id), (videos or {}).get(r.id))
+                self.artifact(
+                    r,
+                    job,
+                    (finalizes or {}).get(r.id),
+                    (videos or {}).get(r.id),
+                    (lives or {}).get(r.id),
+                )
                 for r in records
             ],
             "createdAt": iso(job.created_at),

@@ -15,7 +15,8 @@ from adapters.common.jobs import find_job
 from adapters.common.pages import next_cursor, page_cursor, page_limit
 from adapters.sleeperhit.auth import FAMILY, Caller
 from adapters.sleeperhit.errors import ShError, invalid
-from adapters.sleeperhit.job_views import Renderer, artifact_status, content_of, job_status
+from adapters.sleeperhit.job_views import Renderer, artifact_status, job_status
+from adapters.sleeperhit.live import live_content
 from adapters.sleeperhit.plans import Plans, artifact_dicts, check_artifacts
 from adapters.sleeperhit.prices import FINALIZE_AUDIO, UNIT, quote
 from adapters.sleeperhit.views import now, plan_status
@@ -69,6 +70,9 @@ class Production:
                 latest[record.id] = runs[-1]
         return latest
 
+    async def _lives(self, records: list[ArtifactRecord], job: JobInfo) -> dict[str, Any]:
+        return {r.id: await live_content(self.rt, self.account, r, job) for r in records}
+
     async def _view(self, job: JobInfo) -> dict[str, Any]:
         records = (await self.rt.story_artifacts.of_jobs([job.id])).get(job.id, [])
         holds = await self.rt.ledger.holds_of_job(job.id)
@@ -78,6 +82,7 @@ class Production:
             holds[0].id if holds else None,
             await self._finalizes(records),
             await self._finalizes(records, VIDEO_KIND),
+            await self._lives(records, job),
         )
 
     async def get(self, job_id: str) -> dict[str, Any]:
@@ -116,9 +121,11 @@ class Production:
         records = (await self.rt.story_artifacts.of_jobs([job.id])).get(job.id, [])
         finalizes = await self._finalizes(records)
         videos = await self._finalizes(records, VIDEO_KIND)
+        lives = await self._lives(records, job)
         return {
             "artifacts": [
-                self.render.artifact(r, job, finalizes.get(r.id), videos.get(r.id)) for r in records
+                self.render.artifact(r, job, finalizes.get(r.id), videos.get(r.id), lives[r.id])
+                for r in records
             ]
         }
 
@@ -140,7 +147,8 @@ class Production:
             )
         finalize = (await self._finalizes([record])).get(record.id)
         video = (await self._finalizes([record], VIDEO_KIND)).get(record.id)
-        return {"artifact": self.render.artifact(record, job, finalize, video)}
+        live = await live_content(self.rt, self.account, record, job)
+        return {"artifact": self.render.artifact(record, job, finalize, video, live)}
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -249,15 +257,31 @@ class Production:
             if j.kind == FINALIZE_KIND
         ]
         current = runs[-1] if runs else None
-        if current is None or current.status in (JobStatus.FAILED, JobStatus.CANCELED):
-            current = await self._start_finalize(record, job, attempt=len(runs))
+        live = await live_content(self.rt, self.account, record, job)
+        remix = live.get("remix") or {}
+        made_for = int((current.params or {}).get("state_version") or 0) if current else 0
+        done = current is not None and current.status == JobStatus.SUCCEEDED
+        if (current is None or (done and made_for < record.state_version)) and remix.get(
+            "status"
+        ) in ("queued", "rendering"):
+            # The read is being voiced again after a recast: a mix now would be stale at once.
+            raise ShError(
+                "artifact_not_ready",
+                "The artifact's read is being voiced again; finalize once manifest.audio.remix "
+                "is complete",
+                details={"status": "REMIXING"},
+            )
+        # A complete finalize of an older live read is stale: calling again mixes the new one.
+        stale = done and made_for < int(remix.get("liveStateVersion") or 0)
+        if current is None or stale or current.status in (JobStatus.FAILED, JobStatus.CANCELED):
+            current = await self._start_finalize(record, job, live, attempt=len(runs))
         state, _ = self.render._finalize(current, self.render.share(record)[0])
         return {"artifactId": record.id, "mode": "audio", "finalize": state}
 
     async def _start_finalize(
-        self, record: ArtifactRecord, job: JobInfo, *, attempt: int
+        self, record: ArtifactRecord, job: JobInfo, content: dict[str, Any], *, attempt: int
     ) -> JobInfo:
-        content = content_of(job, record.id) or {}
+        """``content``: the artifact's live content, whose read is mixed."""
         # One id per (artifact, attempt), unguessable: concurrent first calls collide on it.
         finalize_id = self.rt.storage.sign_until(
             self.account, f"finalize/{record.id}/{attempt}", 0
@@ -266,6 +290,8 @@ class Production:
             "artifact_id": record.id,
             "story_job_id": job.id,
             "read_path": (content.get("audio") or {}).get("path"),
+            # The state version the live read is voiced for: the mix is stale once it is behind.
+            "state_version": int((content.get("remix") or {}).get("liveStateVersion") or 0),
             "seed": int(finalize_id[:8], 16),
             "music": f"quiet ambient bed under a {content.get('mode') or 'documentary'} read",
         }

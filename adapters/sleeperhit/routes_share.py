@@ -12,7 +12,8 @@ from litestar import Response, get
 from litestar.params import Parameter
 
 from adapters.sleeperhit import theater
-from adapters.sleeperhit.job_views import Renderer, artifact_status, content_of
+from adapters.sleeperhit.job_views import Renderer, artifact_status
+from adapters.sleeperhit.live import live_content
 from adapters.sleeperhit.production import FINALIZE_KIND, STORY_KIND, VIDEO_KIND
 from adapters.sleeperhit.routing import AnyRequest, base_url, route_opt
 from adapters.sleeperhit.share import Shared, open_token
@@ -88,8 +89,9 @@ async def theater_page(
     except _Gone:
         return _missing()
     base = base_url(request)
+    live = await live_content(request.app.state.runtime, shared.account_id, record, job)
     page = theater.render_theater(
-        content_of(job, record.id) or {},
+        live,
         audio_url=f"{base}/share/table-read-audio/{token}",
         fullscreen=view == "fullscreen",
         fullscreen_url=f"{base}/share/table-read/{token}?view=fullscreen",
@@ -114,7 +116,8 @@ async def read_audio(request: AnyRequest, token: str) -> Response[Any]:
         shared, record, job = await _shared(request, token)
     except _Gone:
         return _missing()
-    audio = (content_of(job, record.id) or {}).get("audio") or {}
+    live = await live_content(request.app.state.runtime, shared.account_id, record, job)
+    audio = live.get("audio") or {}
     return await _audio(request, shared.account_id, audio.get("path"))
 
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.sleeperhit.errors import ShError, invalid
-from adapters.sleeperhit.job_views import artifact_status, content_of
+from adapters.sleeperhit.job_views import artifact_status
+from adapters.sleeperhit.live import live_content
 from adapters.sleeperhit.production import Production
 
 LOCAL_PROVIDER = "storygate-local"
@@ -178,7 +179,7 @@ class ScriptView:
                 f"The artifact is {status}; poll until READY",
                 details={"status": status},
             )
-        return content_of(job, record.id) or {}
+        return await live_content(self.rt, self.production.account, record, job)
 
     def voices(self) -> dict[str, Any]:
         return {"voices": catalogue(self.rt.backends)}

@@ -16,7 +16,8 @@ from typing import Any
 
 from adapters.sleeperhit.auth import FAMILY
 from adapters.sleeperhit.errors import ShError
-from adapters.sleeperhit.job_views import artifact_status, content_of
+from adapters.sleeperhit.job_views import artifact_status
+from adapters.sleeperhit.live import live_content
 from adapters.sleeperhit.prices import FINALIZE_VIDEO, UNIT
 from adapters.sleeperhit.production import FINALIZE_KIND, VIDEO_KIND, Production
 from gateway.core.admission import Charge
@@ -55,16 +56,27 @@ async def _render(production: Production, record: ArtifactRecord, job: JobInfo) 
     current = runs[-1] if runs else None
     if current is not None and current.status not in _RETRY:
         return current
-    finals = [j for j in jobs if j.kind == FINALIZE_KIND and j.status == JobStatus.SUCCEEDED]
+    live = await live_content(rt, production.account, record, job)
+    live_version = int((live.get("remix") or {}).get("liveStateVersion") or 0)
+    finals = [
+        j
+        for j in jobs
+        if j.kind == FINALIZE_KIND
+        and j.status == JobStatus.SUCCEEDED
+        # Only a mix of the live read keeps the live timings.
+        and int((j.params or {}).get("state_version") or 0) == live_version
+    ]
     audio = (finals[-1].result or {}).get("path") if finals else None
     if not audio:
-        audio = ((content_of(job, record.id) or {}).get("audio") or {}).get("path")
+        audio = (live.get("audio") or {}).get("path")
     # One id per (artifact, attempt), unguessable: concurrent first calls collide on it.
     video_id = rt.storage.sign_until(production.account, f"video/{record.id}/{len(runs)}", 0)[:40]
     params = {
         "artifact_id": record.id,
         "story_job_id": job.id,
         "audio_path": audio,
+        # The live read's timings (they move when a recast voices the read again).
+        "scenes": live.get("scenes") or [],
         "seed": int(video_id[:8], 16),
     }
     try:

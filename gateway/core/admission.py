@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.core.ids import new_job_id
-from gateway.core.jobs import DailyCap, JobInfo, JobService
+from gateway.core.jobs import DailyCap, JobInfo, JobService, JobStatus
 from gateway.core.ledger import Ledger
 from gateway.core.wallets import Hold
 
@@ -117,6 +117,51 @@ class Admission:
             await self._undo(created, holds)
             raise
         return jobs
+
+    async def readmit(self, job: JobInfo, charges: Sequence[Charge] = ()) -> JobInfo | None:
+        """Run a failed job again from where it stopped, holding ``charges`` anew against its
+        id: the queued job, or ``None`` when it was no longer failed (nothing held then). The
+        charge's ``InsufficientFunds`` or the runner's error otherwise, with the job failed as
+        it was and every new hold released."""
+        if job.status is not JobStatus.FAILED:
+            return None
+        holds: list[Hold] = []
+        restarted: JobInfo | None = None
+        try:
+            for charge in charges:
+                holds.append(
+                    await self._ledger.reserve(
+                        job.account_id, charge.unit, charge.amount, job_id=job.id
+                    )
+                )
+            restarted = await self._jobs.restart(job.id, job.account_id)
+            if restarted is None:
+                await self._release(holds)
+                return None
+            await self._submit(job.id)
+        except BaseException:
+            await self._unreadmit(job, restarted, holds)
+            raise
+        return restarted
+
+    async def _release(self, holds: Sequence[Hold]) -> None:
+        for hold in holds:
+            await self._ledger.release(hold.id)
+
+    async def _unreadmit(
+        self, job: JobInfo, restarted: JobInfo | None, holds: Sequence[Hold]
+    ) -> None:
+        try:
+            if restarted is not None and not await self._jobs.unrestart(
+                job.id, job.error_code or "failed", job.error_message or "the job failed"
+            ):
+                # A runner took the job after all: it runs, and its outcome settles its holds.
+                log.warning("readmission of job %s failed after the job started", job.id)
+                return
+            await self._release(holds)
+        except Exception:
+            # Holds of a failed job are released by the sweeper when their lease runs out.
+            log.exception("could not undo the readmission of job %s", job.id)
 
     async def _undo(self, created: Sequence[str], holds: list[Hold]) -> None:
         try:

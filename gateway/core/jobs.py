@@ -3,6 +3,7 @@
     queued -> running -> succeeded | failed | canceled
     queued -> failed | canceled
     running -> queued            (only ``requeue``: resuming after a restart)
+    failed -> queued             (only ``restart``: a client resuming a failed job)
     queued -> (gone)             (only ``discard``: an admission undone before the job ran)
 
 Every transition is a compare-and-swap (``UPDATE ... WHERE status IN (...) RETURNING``), so when
@@ -385,6 +386,42 @@ class JobService(ResultEdits):
 
     async def requeue(self, job_id: str) -> bool:
         job = await self._transition(job_id, (JobStatus.RUNNING,), status=JobStatus.QUEUED.value)
+        if job is None:
+            return False
+        await self._publish(job)
+        return True
+
+    async def restart(self, job_id: str, account_id: str | None = None) -> JobInfo | None:
+        """Put a failed job back in the queue to run again from where it stopped: its params and
+        progress stay, its error and finish are cleared, and its attempts start over (a resumed
+        job is not refused for the tries of its earlier run). ``None`` when the job is not
+        failed (any more); ``NotFound`` for another account's job."""
+        if account_id is not None:
+            await self.get(job_id, account_id)
+        job = await self._transition(
+            job_id,
+            (JobStatus.FAILED,),
+            status=JobStatus.QUEUED.value,
+            error_code=None,
+            error_message=None,
+            finished_at=None,
+            attempts=0,
+        )
+        if job is not None:
+            await self._publish(job)
+        return job
+
+    async def unrestart(self, job_id: str, code: str, message: str) -> bool:
+        """Undo a ``restart`` whose job no runner has taken: queued again -> failed, without
+        settling anything (the restart's holds are released by whoever undoes it)."""
+        job = await self._transition(
+            job_id,
+            (JobStatus.QUEUED,),
+            status=JobStatus.FAILED.value,
+            error_code=cut(code, CODE_MAX),
+            error_message=cut(message, ERROR_MAX),
+            finished_at=self._clock(),
+        )
         if job is None:
             return False
         await self._publish(job)

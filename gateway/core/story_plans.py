@@ -4,13 +4,26 @@ A plan's id is its planning job's id: the job's parameters hold the request, its
 plan envelope, and its state whether the plan is still being written. What no job can know — the
 client approved it, rejected it, or a newer plan for the project superseded it — is the
 ``decision`` here, set by conditional updates so an approval racing a supersession has one
-winner. An artifact row only says which story job makes it and where; its status and content
-are that job's.
+winner. An artifact row says which story job makes it and where; its status and content
+are that job's. What the client changes on a made artifact in place is its ``state``, a JSON
+document versioned by ``state_version`` and changed only by :meth:`ArtifactRecords.edit_state`
+(compare-and-set, so two edits racing both land, one after the other). Its shape::
+
+    {
+      "voices": {CHARACTER: {"voiceId", "voiceName", "gender", "provider"}},
+      # later, each its own top-level key so edits of one never disturb another:
+      # "effects": [...], "music": {...}, "sfx": [...]
+    }
+
+A missing key means "as the story job made it". Version 0 is the untouched artifact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import copy
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -55,6 +68,12 @@ class ArtifactRecord:
     type: str
     position: int
     created_at: datetime
+    state: dict[str, Any] | None = None
+    state_version: int = 0
+
+
+class StateConflict(RuntimeError):
+    """Every compare-and-set attempt of :meth:`ArtifactRecords.edit_state` lost its race."""
 
 
 def _plan(row: Any) -> PlanRecord:
@@ -82,6 +101,8 @@ def _artifact(row: Any) -> ArtifactRecord:
         type=m["type"],
         position=int(m["position"]),
         created_at=cast(datetime, as_utc(m["created_at"])),
+        state=m["state"],
+        state_version=int(m["state_version"] or 0),
     )
 
 
@@ -232,3 +253,38 @@ class ArtifactRecords:
         for record in map(_artifact, rows):
             found.setdefault(record.job_id, []).append(record)
         return found
+
+    async def edit_state(
+        self,
+        artifact_id: str,
+        account_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        attempts: int = 8,
+    ) -> tuple[dict[str, Any], int]:
+        """Apply ``change`` to the artifact's state and bump its version, as one
+        compare-and-set on ``state_version``: read, change a copy, write only if nobody wrote
+        in between, else read again (at most ``attempts`` times, then :class:`StateConflict`).
+        ``change`` gets a deep copy and may mutate and return it; it must be pure (it may run
+        more than once). Answers the new (state, version). :class:`NotFound` when the artifact
+        is not the account's."""
+        for attempt in range(attempts):
+            record = await self.get(artifact_id, account_id)
+            current = copy.deepcopy(record.state or {})
+            new_state = change(current)
+            version = record.state_version + 1
+            stmt = (
+                update(ARTIFACTS)
+                .where(
+                    _A.id == artifact_id,
+                    _A.account_id == account_id,
+                    _A.state_version == record.state_version,
+                )
+                .values(state=new_state, state_version=version)
+            )
+            async with self._db.write() as conn:
+                won = int((await conn.execute(stmt)).rowcount or 0) == 1
+            if won:
+                return new_state, version
+            await asyncio.sleep(0.005 * (attempt + 1) + random.random() * 0.01)
+        raise StateConflict(f"artifact {artifact_id[:64]} state kept changing")

@@ -248,6 +248,10 @@ class StoryArtifact(SQLModel, table=True):
     type: str = Field(max_length=30)
     position: int = 0
     created_at: datetime = _ts()
+    # What the client changed on the artifact since its job made it (voices for now; see
+    # gateway.core.story_plans), versioned for compare-and-set.
+    state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    state_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class IdempotencyRecord(SQLModel, table=True):

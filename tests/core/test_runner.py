@@ -11,10 +11,12 @@ import pytest
 import redis.asyncio as aioredis
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from sqlalchemy import update
 
 from gateway.core.events import MemoryEventBus, RedisEventBus
 from gateway.core.jobs import JobInfo, JobService, JobStatus
 from gateway.db.engine import Database
+from gateway.db.models import Job
 from tests.core.sample_tasks import Services
 from workers.runner import ArqRunner, InProcessRunner, worker_settings
 from workers.tasks import TaskRegistry
@@ -396,3 +398,46 @@ async def test_arq_job_interrupted_too_often_fails_and_releases(
     )
     assert settled.of(job.id) == [False] and len(gate.entered) == 2
     assert await services.jobs.unfinished("arq") == []
+
+
+async def test_arq_runs_a_restarted_job_again(
+    arq_env: dict[str, Any], db: Database, account_id: str, redis_url: str
+) -> None:
+    """arq keeps a finished run's result under the job's id and would refuse the id for a day;
+    a job the database restarted (a resumed SleeperHit job) must run once more."""
+    jobs: JobService = arq_env["services"].jobs
+    runner = ArqRunner(
+        RedisSettings.from_dsn(redis_url), queue_name=arq_env["runner"]._queue_name, jobs=jobs
+    )
+    await runner.start()
+    try:
+        job = await arq_env["create"]("steps", {"steps": 1, "title": "Owl"}, account_id)
+        await runner.submit(job.id)
+        worker = arq_env["make_worker"]()
+        try:
+            await asyncio.wait_for(worker.async_run(), 10)
+        finally:
+            await worker.close()
+        assert (await jobs.get(job.id)).status is JobStatus.SUCCEEDED
+        # Finished and not restarted: a second submit runs nothing.
+        await runner.submit(job.id)
+        idle = arq_env["make_worker"]()
+        try:
+            await asyncio.wait_for(idle.async_run(), 10)
+        finally:
+            await idle.close()
+        assert idle.jobs_complete == 0
+        # As if its run had failed: the database says FAILED, arq still holds the result.
+        async with db.write() as conn:
+            await conn.execute(update(Job).where(Job.id == job.id).values(status="failed"))
+        assert await jobs.restart(job.id) is not None
+        await runner.submit(job.id)
+        again = arq_env["make_worker"]()
+        try:
+            await asyncio.wait_for(again.async_run(), 10)
+        finally:
+            await again.close()
+        assert again.jobs_complete == 1
+        assert (await jobs.get(job.id)).status is JobStatus.SUCCEEDED
+    finally:
+        await runner.stop()

@@ -87,7 +87,7 @@ def _flow(sh: SleeperHitServer) -> dict[str, Any]:
         c,
         f"/story-plans/{plan['id']}",
         lambda b: b["plan"]["status"] in ("REQUIRES_APPROVAL", "FAILED"),
-        timeout=300,
+        timeout=600,
     )["plan"]
     assert plan["status"] == "REQUIRES_APPROVAL", plan
     approved = post(c, f"/story-plans/{plan['id']}/approve")

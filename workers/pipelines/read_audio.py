@@ -9,13 +9,16 @@ counts as silence here and in the finalize mix, whose music bed is kept under th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from workers.backends.audio import mp3_duration, pcm_to_mp3
 from workers.backends.base import Pcm
-from workers.backends.voices import Floats, from_float, to_float
+from workers.backends.voices import Floats, Voice, from_float, to_float, voiced
 
 __all__ = [
     "BETWEEN_SPEAKERS_MS",
@@ -24,11 +27,14 @@ __all__ = [
     "MIN_GAP_MS",
     "MP3_DELAY_SAMPLES",
     "SAME_SPEAKER_MS",
+    "EncodedRead",
     "Joined",
     "count_voiced_segments",
+    "encode_read",
     "frame_rms",
     "join_lines",
     "prepare_line",
+    "speak_line",
     "voiced_segments",
 ]
 
@@ -211,3 +217,26 @@ def read_length_s(lines: Sequence[Pcm], speakers: Sequence[str]) -> float:
 
 def _ms(sample: int, rate: int) -> int:
     return round((sample + MP3_DELAY_SAMPLES) * 1000 / rate)
+
+
+async def speak_line(narrator: Any, text: str, voice: Voice, *, seed: int) -> Pcm:
+    """One line as ``voice`` says it, ready to join: the narrator speaks ``text`` (with the
+    read's ``seed``, so the same text and seed always sound the same), the voice transforms it
+    and :func:`prepare_line` levels and trims it."""
+    raw = await narrator.speak(text, seed=seed)
+    return await asyncio.to_thread(lambda: prepare_line(voiced(raw, voice)))
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRead:
+    data: bytes  # the MP3
+    duration_ms: int
+    # (start ms, end ms) of each line in the MP3, as :attr:`Joined.spans`.
+    spans: tuple[tuple[int, int], ...]
+
+
+async def encode_read(lines: Sequence[Pcm], speakers: Sequence[str]) -> EncodedRead:
+    """Join the prepared lines with the read's pauses and encode the MP3 a table read stores."""
+    joined = join_lines(lines, speakers)
+    data = await asyncio.to_thread(pcm_to_mp3, joined.pcm)
+    return EncodedRead(data, round(mp3_duration(data) * 1000), joined.spans)

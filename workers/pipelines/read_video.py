@@ -40,7 +40,11 @@ async def _story(ctx: TaskContext, p: Mapping[str, Any]) -> tuple[Any, dict[str,
         content = (story.result or {})["artifacts"][str(p["artifact_id"])]
     except (NotFound, KeyError, TypeError):
         raise TaskError("artifact_missing", "the table read's script is no longer stored") from None
-    return story, dict(content)
+    content = dict(content)
+    if p.get("scenes"):
+        # The live read's timings (a recast voiced it again): the captions follow them.
+        content["scenes"] = p["scenes"]
+    return story, content
 
 
 async def _style(ctx: TaskContext, story: Any) -> str:

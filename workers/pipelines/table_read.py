@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.core import layout
+from gateway.core.errors import NotFound
 from workers.backends.audio import mp3_duration, pcm_to_mp3
 from workers.backends.base import Pcm
 from workers.backends.scripts import (
@@ -326,16 +327,38 @@ async def _table_read(
     }
 
 
+async def _finished_before(ctx: TaskContext, wanted: set[str]) -> dict[str, Any]:
+    """The artifacts this job's earlier run recorded ``READY`` whose read is still stored."""
+    job = ctx.job
+    kept: dict[str, Any] = {}
+    progress = getattr(job, "progress", None) or {}
+    for artifact_id, entry in (progress.get("artifacts") or {}).items():
+        if artifact_id not in wanted or not isinstance(entry, Mapping):
+            continue
+        path = (entry.get("audio") or {}).get("path")
+        if entry.get("status") != "READY" or not path:
+            continue
+        try:
+            await ctx.services.storage.info(job.account_id, path)
+        except NotFound:
+            continue
+        kept[artifact_id] = dict(entry)
+    return kept
+
+
 async def story_task(ctx: TaskContext) -> dict[str, Any]:
     """``sleeperhit.story``: params project_id, plan_id, plan (the envelope), artifacts, seed."""
     p = ctx.job.params
     plan: Mapping[str, Any] = p.get("plan") or {}
     artifacts: Sequence[Mapping[str, Any]] = p.get("artifacts") or ()
     seed = int(p.get("seed") or 0)
-    done: dict[str, Any] = {}
+    # A resumed job keeps the reads an earlier run finished and makes only the rest.
+    done = await _finished_before(ctx, {str(a["id"]) for a in artifacts})
     for i, artifact in enumerate(artifacts):
         artifact_id = str(artifact["id"])
         share = 90 // max(1, len(artifacts))
+        if artifact_id in done:
+            continue
         await ctx.progress(
             pct=5 + i * share,
             step="writing",

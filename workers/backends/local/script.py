@@ -174,7 +174,8 @@ class ChatScriptWriter:
             partial(_messages, "a story editor", ask),
             schema,
             lambda d: [] if d and d.get("beats") else ["give the beats"],
-            max_tokens=400,
+            # Most of what a small model adds past this is repaired away (docs: the plan call).
+            max_tokens=300,
             seed=self._seed("plan", brief.seed, brief.title),
         )
         cast_names = " ".join(c.name for c in base.cast)
