@@ -3,7 +3,6 @@ the plan envelope it returns, with a fake writer and with the instant one."""
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -56,9 +55,6 @@ ENVELOPE_KEYS = {
     "sourceIds",
     "sourceDigests",
 }
-HAS_VOICES = importlib.util.find_spec("workers.backends.voices") is not None
-HAS_INSTANT = importlib.util.find_spec("workers.backends.instant.script") is not None
-needs_voices = pytest.mark.skipif(not HAS_VOICES, reason="workers.backends.voices not written yet")
 
 DRAFT = PlanDraft(
     title="The Wall Holds",
@@ -306,7 +302,6 @@ async def test_writer_failure_is_a_clean_task_error(env: Env, fake_voices: None)
     assert "0xdeadbeef" not in caught.value.message
 
 
-@needs_voices
 async def test_cast_voices_from_the_catalogue(env: Env) -> None:
     from workers.backends.voices import assign_voices
 
@@ -318,8 +313,6 @@ async def test_cast_voices_from_the_catalogue(env: Env) -> None:
     assert len({m["voice"]["voiceId"] for m in plan["cast"]}) == len(DRAFT.cast)
 
 
-@needs_voices
-@pytest.mark.skipif(not HAS_INSTANT, reason="the instant script writer is not written yet")
 async def test_with_the_instant_writer(env: Env) -> None:
     from workers.backends.instant.script import InstantScriptWriter
 

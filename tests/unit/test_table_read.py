@@ -36,7 +36,6 @@ from workers.pipelines.table_read import story_task
 from workers.tasks import TaskContext, TaskError
 
 ACCOUNT = "acc_tableread01"
-HAS_INSTANT_SCRIPT = importlib.util.find_spec("workers.backends.instant.script") is not None
 
 LINES = (
     "The harbor wall was built in a single summer by people who had never built one before.",
@@ -286,7 +285,6 @@ async def test_other_artifact_types_fail_cleanly() -> None:
     assert caught.value.code == "artifact_generation_failed"
 
 
-@pytest.mark.skipif(not HAS_INSTANT_SCRIPT, reason="instant script writer not written yet")
 async def test_instant_writer_read_and_finalize() -> None:
     jobs, store = Jobs(), Store()
     artifacts: list[dict[str, Any]] = [
@@ -405,7 +403,6 @@ def test_the_bed_stays_under_the_gate() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_INSTANT_SCRIPT, reason="instant script writer not written yet")
 async def test_piper_read_is_counted_in_the_read_and_the_mix() -> None:
     from tests.conftest import need
     from workers.backends.local.piper_voice import PiperNarrator, default_voice
