@@ -11,7 +11,9 @@ from adapters.sleeperhit.errors import handle, render_error
 from adapters.sleeperhit.gate import before_request, unrouted
 from adapters.sleeperhit.routes_coverage import HANDLERS as COVERAGE
 from adapters.sleeperhit.routes_discovery import HANDLERS as DISCOVERY
+from adapters.sleeperhit.routes_edits import HANDLERS as EDITS
 from adapters.sleeperhit.routes_recast import HANDLERS as RECAST
+from adapters.sleeperhit.routes_refine import HANDLERS as REFINE
 from adapters.sleeperhit.routes_resume import HANDLERS as RESUME
 from adapters.sleeperhit.routes_script import HANDLERS as SCRIPT
 from adapters.sleeperhit.routes_share import HANDLERS as SHARE
@@ -29,6 +31,8 @@ router = Router(
         *COVERAGE,
         *SCRIPT,
         *RECAST,
+        *REFINE,
+        *EDITS,
         *SHARE,
         *DISCOVERY,
     ],

@@ -14,6 +14,7 @@ from typing import Any
 from adapters.sleeperhit.auth import FAMILY, Caller
 from adapters.sleeperhit.errors import ShError, invalid
 from adapters.sleeperhit.job_views import artifact_status
+from adapters.sleeperhit.live import base_of
 from adapters.sleeperhit.production import Production
 from adapters.sleeperhit.views import iso
 from gateway.core.ids import new_job_id
@@ -85,9 +86,12 @@ class CoverageDesk:
         record, story = await self.production._artifact(artifact_id)
         _ready(record, story)
         job_id = new_job_id()
+        # The report covers the script as it reads now: the latest revision's.
+        _revision, base = await base_of(self.rt, self.account, record, story)
         params = {
             "artifact_id": record.id,
             "story_job_id": story.id,
+            "base_job_id": base.id,
             "focus": " ".join((focus or "").split()),
             "seed": int(job_id[:8], 16),
         }

@@ -25,9 +25,20 @@ API = "/api/v1"
 PLANNED = ("pitch_deck", "storyboard", "trailer", "production_video")
 # What the reference's manifest lists that this server does not serve.
 UNSERVED_DOCS = ("docsSite", "agentIndex", "searchIndex", "cliCommands", "mcpTools", "sitemap")
-# Artifact operations served here, and those of the reference (and of its clients) not yet.
-SERVED_OPERATIONS = ("finalize", "render-video", "coverage", "script", "cast", "voice", "resume")
-UNSERVED_OPERATIONS = ("refine", "voice-modification", "music", "sfx")
+# Artifact operations served here (the reference's, and those its clients call).
+SERVED_OPERATIONS = (
+    "finalize",
+    "render-video",
+    "refine",
+    "coverage",
+    "script",
+    "cast",
+    "voice",
+    "voice-modification",
+    "music",
+    "sfx",
+    "resume",
+)
 
 
 def _cap(c: Any) -> dict[str, Any]:
@@ -40,7 +51,20 @@ def _cap(c: Any) -> dict[str, Any]:
     }
 
 
-def _table_read(text: list[Any], speech: list[Any], voices: Sequence[Any]) -> dict[str, Any]:
+def _operations(available: bool, sounds: Sequence[Any]) -> dict[str, str]:
+    """Each artifact operation's availability: music and sound cues also need the sound
+    backend's ``music`` / ``sfx`` capability (a hosted set without an ElevenLabs key lacks it)."""
+    made = {c.kind for c in sounds if c.available}
+    found = {name: "available" if available else "unavailable" for name in SERVED_OPERATIONS}
+    for name, kind in (("music", "music"), ("sfx", "sfx")):
+        if kind not in made:
+            found[name] = "unavailable"
+    return found
+
+
+def _table_read(
+    text: list[Any], speech: list[Any], voices: Sequence[Any], sounds: Sequence[Any] = ()
+) -> dict[str, Any]:
     # The first text capability is the script writer's (the caller puts it first).
     text_ok = bool(text) and text[0].available
     speech_ok = any(c.available for c in speech)
@@ -63,10 +87,7 @@ def _table_read(text: list[Any], speech: list[Any], voices: Sequence[Any]) -> di
             "audio": {"availability": "available" if available else "unavailable"},
             "video": {"availability": "available" if available else "unavailable"},
         },
-        "operations": {
-            **{name: "available" if available else "unavailable" for name in SERVED_OPERATIONS},
-            **{name: "planned" for name in UNSERVED_OPERATIONS},
-        },
+        "operations": _operations(available, sounds),
         "voices": {
             "note": "Distinct voices made by pitch and pace transformation of the one "
             f"installed speech voice ({voice_of}); the narrator keeps it untouched.",
@@ -113,7 +134,8 @@ def capabilities(
     }
     for name in (*UNSERVED_DOCS, "robots"):
         docs[name] = {"url": None, "availability": "unavailable", "note": "not served here"}
-    artifacts: dict[str, Any] = {"table_read": _table_read(text, speech, voices)}
+    sounds = [c for c in caps if c.kind in ("music", "sfx")]
+    artifacts: dict[str, Any] = {"table_read": _table_read(text, speech, voices, sounds)}
     artifacts.update({name: {"availability": "planned"} for name in PLANNED})
     return {
         "version": "v1",

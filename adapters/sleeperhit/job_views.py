@@ -117,16 +117,20 @@ class Renderer:
         content: Mapping[str, Any],
         finalize: JobInfo | None,
         video: JobInfo | None = None,
+        current: int | None = None,
     ) -> dict[str, Any]:
+        """``current``: the artifact's latest revision (``content``'s own when not given)."""
         token, expires = self.share(record)
+        latest = current or int(content.get("revision") or 1)
         theater = f"{self._base}/share/table-read/{token}"
         state, recording = self._finalize(finalize, token)
         if state is not None and finalize is not None:
-            # A finalize mixes the live read of one state version (its params say which);
-            # any state change since makes it stale until the next finalize.
+            # A finalize mixes the live read of one state version of one revision (its params
+            # say which); any state change or refine since makes it stale until the next one.
             made_for = int((finalize.params or {}).get("state_version") or 0)
-            state["stale"] = (
-                finalize.status == JobStatus.SUCCEEDED and made_for < record.state_version
+            revision = int((finalize.params or {}).get("revision") or 1)
+            state["stale"] = finalize.status == JobStatus.SUCCEEDED and (
+                made_for < record.state_version or revision < latest
             )
         cast = list(content.get("cast") or ())
         return {
@@ -171,11 +175,15 @@ class Renderer:
         finalize: JobInfo | None = None,
         video: JobInfo | None = None,
         live: Mapping[str, Any] | None = None,
+        current: int | None = None,
     ) -> dict[str, Any]:
         """``live``: the artifact's live content (adapters/sleeperhit/live.py) where the caller
-        has it; else the story job's own."""
+        has it, else the story job's own; or, for ``?revision=``, that revision's content, with
+        ``current`` the latest revision (``currentVersion`` and ``refineCount`` are always the
+        latest's)."""
         status = artifact_status(job, record.id)
         content = dict(live) if live is not None else (content_of(job, record.id) or {})
+        latest = current or int(content.get("revision") or 1)
         failed = status == "FAILED"
         token = self.share(record)[0] if status == "READY" else None
         return {
@@ -183,11 +191,11 @@ class Renderer:
             "storyJobId": record.job_id,
             "type": record.type,
             "status": status,
-            "manifest": self.manifest(record, content, finalize, video)
+            "manifest": self.manifest(record, content, finalize, video, latest)
             if status == "READY"
             else None,
-            "currentVersion": 1,
-            "refineCount": 0,
+            "currentVersion": latest,
+            "refineCount": latest - 1,
             "tableReadShareLinkId": f"shl_{record.id}" if token else None,
             "failureCode": (content.get("failureCode") or job.error_code or "artifact_failed")
             if failed
@@ -243,6 +251,49 @@ class Renderer:
                 )
                 for r in records
             ],
+            "createdAt": iso(job.created_at),
+            "updatedAt": iso(job.updated_at),
+        }
+
+    def refine_job(
+        self,
+        job: JobInfo,
+        record: ArtifactRecord,
+        story: JobInfo,
+        hold_id: str | None,
+        finalize: JobInfo | None = None,
+        video: JobInfo | None = None,
+        live: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A refine (``sleeperhit.refine``) as a story job: polled, listed and canceled like one;
+        its one artifact is the refined artifact as it is now, its ``currentVersion`` the
+        revision it makes."""
+        p = job.params
+        status = _JOB.get(job.status, "RUNNING")
+        progress = None
+        if job.status != JobStatus.QUEUED:
+            progress = {
+                "stage": job.step or status.lower(),
+                "detail": job.message or None,
+                "percent": job.pct,
+            }
+        failed = status == "FAILED"
+        return {
+            "id": job.id,
+            "projectId": story.params.get("project_id"),
+            "storyPlanId": story.params.get("plan_id"),
+            "status": status,
+            "artifactRequests": p.get("artifact_requests") or [],
+            "quote": p.get("quote"),
+            "creditReservationId": hold_id,
+            "progress": progress,
+            "modelUsed": (job.result or {}).get("modelUsed"),
+            "failureCode": (job.error_code or "refine_failed") if failed else None,
+            "failureMessage": job.error_message if failed else None,
+            "currentVersion": int(p.get("revision") or 2),
+            "startedAt": iso(job.started_at),
+            "completedAt": iso(job.finished_at) if job.status == JobStatus.SUCCEEDED else None,
+            "artifacts": [self.artifact(record, story, finalize, video, live)],
             "createdAt": iso(job.created_at),
             "updatedAt": iso(job.updated_at),
         }

@@ -25,6 +25,8 @@ ARTIFACT_LABELS = {
 FINALIZE_AUDIO = 6
 FINALIZE_VIDEO = 12
 REFINE = 8
+# The reference's name for it.
+TABLE_READ_REFINE = REFINE
 
 
 def quote(
@@ -52,6 +54,17 @@ def quote(
         "currency": "studio_credits",
         "total": sum(int(line["credits"]) for line in lines),
         "lineItems": lines,
+        "notes": [],
+        "computedAt": iso(at),
+    }
+
+
+def refine_quote(at: datetime) -> dict[str, Any]:
+    """The quote a refine job shows: TABLE_READ_REFINE, reserved when it is created."""
+    return {
+        "currency": "studio_credits",
+        "total": REFINE,
+        "lineItems": [{"kind": "refine", "label": "Table read refine", "credits": REFINE}],
         "notes": [],
         "computedAt": iso(at),
     }

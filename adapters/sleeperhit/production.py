@@ -16,7 +16,7 @@ from adapters.common.pages import next_cursor, page_cursor, page_limit
 from adapters.sleeperhit.auth import FAMILY, Caller
 from adapters.sleeperhit.errors import ShError, invalid
 from adapters.sleeperhit.job_views import Renderer, artifact_status, job_status
-from adapters.sleeperhit.live import live_content
+from adapters.sleeperhit.live import REFINE_KIND, live_content, revision_content
 from adapters.sleeperhit.plans import Plans, artifact_dicts, check_artifacts
 from adapters.sleeperhit.prices import FINALIZE_AUDIO, UNIT, quote
 from adapters.sleeperhit.views import now, plan_status
@@ -32,6 +32,8 @@ FINALIZE_KIND = "sleeperhit.finalize"
 # The table read as an MP4 (video.py): a job on the artifact, like finalize.
 VIDEO_KIND = "sleeperhit.video"
 CANCELABLE = ["PENDING", "RESERVED", "RUNNING", "PARTIAL"]
+# A refine is a story job too (adapters/sleeperhit/refine.py): polled, listed and canceled here.
+JOB_KINDS = (STORY_KIND, REFINE_KIND)
 
 
 def job_missing() -> ShError:
@@ -54,7 +56,7 @@ class Production:
     async def _job(self, job_id: str, *, fresh: bool = False) -> JobInfo:
         try:
             return await find_job(
-                self.rt, job_id, self.account, family=FAMILY, kinds=(STORY_KIND,), fresh=fresh
+                self.rt, job_id, self.account, family=FAMILY, kinds=JOB_KINDS, fresh=fresh
             )
         except NotFound:
             raise job_missing() from None
@@ -73,7 +75,30 @@ class Production:
     async def _lives(self, records: list[ArtifactRecord], job: JobInfo) -> dict[str, Any]:
         return {r.id: await live_content(self.rt, self.account, r, job) for r in records}
 
+    async def _refined(self, job: JobInfo) -> tuple[ArtifactRecord, JobInfo]:
+        """A refine job's artifact and that artifact's story job."""
+        try:
+            record = await self.rt.story_artifacts.get(str(job.params["artifact_id"]), self.account)
+        except NotFound:
+            raise job_missing() from None
+        return record, await self._job(record.job_id)
+
+    async def _refine_view(self, job: JobInfo) -> dict[str, Any]:
+        record, story = await self._refined(job)
+        holds = await self.rt.ledger.holds_of_job(job.id)
+        return self.render.refine_job(
+            job,
+            record,
+            story,
+            holds[0].id if holds else None,
+            (await self._finalizes([record])).get(record.id),
+            (await self._finalizes([record], VIDEO_KIND)).get(record.id),
+            await live_content(self.rt, self.account, record, story),
+        )
+
     async def _view(self, job: JobInfo) -> dict[str, Any]:
+        if job.kind == REFINE_KIND:
+            return await self._refine_view(job)
         records = (await self.rt.story_artifacts.of_jobs([job.id])).get(job.id, [])
         holds = await self.rt.ledger.holds_of_job(job.id)
         return self.render.job(
@@ -103,10 +128,20 @@ class Production:
         if project_id is not None:
             in_project = await self.rt.story_plans.ids_of_project(self.account, project_id)
             subjects = [s for s in (subjects or in_project) if s in set(in_project)]
+        if subjects is not None:
+            # A refine's subject is its artifact: the plans' artifacts are listed too.
+            stories = [
+                j.id
+                for s in subjects
+                for j in await self.rt.jobs.of_subject(self.account, s, family=FAMILY)
+                if j.kind == STORY_KIND
+            ]
+            made = await self.rt.story_artifacts.of_jobs(stories)
+            subjects = [*subjects, *(r.id for found in made.values() for r in found)]
         jobs, more = await self.rt.jobs.page(
             self.account,
             family=FAMILY,
-            kinds=[STORY_KIND],
+            kinds=list(JOB_KINDS),
             subjects=subjects,
             limit=size,
             after=after,
@@ -118,6 +153,8 @@ class Production:
 
     async def artifacts_of(self, job_id: str) -> dict[str, Any]:
         job = await self._job(job_id)
+        if job.kind == REFINE_KIND:
+            return {"artifacts": (await self._refine_view(job))["artifacts"]}
         records = (await self.rt.story_artifacts.of_jobs([job.id])).get(job.id, [])
         finalizes = await self._finalizes(records)
         videos = await self._finalizes(records, VIDEO_KIND)
@@ -137,18 +174,20 @@ class Production:
         return record, await self._job(record.job_id)
 
     async def artifact(self, artifact_id: str, revision: int | None = None) -> dict[str, Any]:
+        """The artifact; with ``revision``, that revision's manifest (1 is the first
+        generation), ``currentVersion`` and ``refineCount`` still the latest's."""
         record, job = await self._artifact(artifact_id)
-        if revision is not None and revision != 1:
-            # Refines (which add revisions) are not made here yet: version 1 is the only one.
+        content, current = await revision_content(self.rt, self.account, record, job, revision)
+        if revision is not None and not 1 <= revision <= current:
             raise invalid(
-                f"revision {revision} does not exist; currentVersion is 1",
+                f"revision {revision} does not exist; currentVersion is {current}",
                 field="revision",
-                currentVersion=1,
+                currentVersion=current,
             )
         finalize = (await self._finalizes([record])).get(record.id)
         video = (await self._finalizes([record], VIDEO_KIND)).get(record.id)
-        live = await live_content(self.rt, self.account, record, job)
-        return {"artifact": self.render.artifact(record, job, finalize, video, live)}
+        view = self.render.artifact(record, job, finalize, video, content, current)
+        return {"artifact": view}
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -260,6 +299,7 @@ class Production:
         live = await live_content(self.rt, self.account, record, job)
         remix = live.get("remix") or {}
         made_for = int((current.params or {}).get("state_version") or 0) if current else 0
+        made_over = int((current.params or {}).get("revision") or 1) if current else 1
         done = current is not None and current.status == JobStatus.SUCCEEDED
         if (current is None or (done and made_for < record.state_version)) and remix.get(
             "status"
@@ -271,8 +311,12 @@ class Production:
                 "is complete",
                 details={"status": "REMIXING"},
             )
-        # A complete finalize of an older live read is stale: calling again mixes the new one.
-        stale = done and made_for < int(remix.get("liveStateVersion") or 0)
+        # A complete finalize of an older live read (or revision) is stale: calling again mixes
+        # the new one.
+        stale = done and (
+            made_for < int(remix.get("liveStateVersion") or 0)
+            or made_over < int(live.get("revision") or 1)
+        )
         if current is None or stale or current.status in (JobStatus.FAILED, JobStatus.CANCELED):
             current = await self._start_finalize(record, job, live, attempt=len(runs))
         state, _ = self.render._finalize(current, self.render.share(record)[0])
@@ -292,6 +336,11 @@ class Production:
             "read_path": (content.get("audio") or {}).get("path"),
             # The state version the live read is voiced for: the mix is stale once it is behind.
             "state_version": int((content.get("remix") or {}).get("liveStateVersion") or 0),
+            # The revision it mixes: a refine since makes it stale too.
+            "revision": int(content.get("revision") or 1),
+            # With music of its own (POST /music) the live read carries its scene beds and the
+            # mix lays no default bed under it.
+            "bed": not (record.state or {}).get("music"),
             "seed": int(finalize_id[:8], 16),
             "music": f"quiet ambient bed under a {content.get('mode') or 'documentary'} read",
         }

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters.sleeperhit.auth import FAMILY
 from adapters.sleeperhit.errors import invalid
-from adapters.sleeperhit.live import REMIX_KIND, live_content
+from adapters.sleeperhit.live import live_content
 from adapters.sleeperhit.production import Production
+from adapters.sleeperhit.remixing import queue_remix
 from adapters.sleeperhit.scripts_view import catalogue
 from adapters.sleeperhit.video import ready_artifact
 from gateway.core.jobs import JobInfo
@@ -86,24 +86,11 @@ class Recaster:
     async def _apply(
         self, record: ArtifactRecord, job: JobInfo, chosen: dict[str, dict[str, Any]]
     ) -> dict[str, Any]:
-        def change(state: dict[str, Any]) -> dict[str, Any]:
+        def change(state: dict[str, Any], _version: int) -> dict[str, Any]:
             state["voices"] = {**(state.get("voices") or {}), **chosen}
             return state
 
-        state, version = await self.rt.story_artifacts.edit_state(record.id, self.account, change)
-        # One remix per state version, with an unguessable id a retry collides on.
-        remix_id = self.rt.storage.sign_until(self.account, f"remix/{record.id}/{version}", 0)
-        params = {
-            "artifact_id": record.id,
-            "story_job_id": job.id,
-            "state": state,
-            "state_version": version,
-            # The read's own seed: lines nobody recast sound exactly as before.
-            "seed": int(job.params.get("seed") or 0),
-        }
-        await self.rt.admission.admit(
-            self.account, FAMILY, REMIX_KIND, params, subject_id=record.id, job_id=remix_id[:40]
-        )
+        await queue_remix(self.rt, self.account, record, job, change)
         fresh = await self.rt.story_artifacts.get(record.id, self.account)
         return await live_content(self.rt, self.account, fresh, job)
 

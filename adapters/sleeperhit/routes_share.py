@@ -6,16 +6,19 @@ page, never a hint that the artifact exists. Audio answers byte ranges, so a pla
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from litestar import Response, get
 from litestar.params import Parameter
 
 from adapters.sleeperhit import theater
+from adapters.sleeperhit.edits import rendered
 from adapters.sleeperhit.job_views import Renderer, artifact_status
 from adapters.sleeperhit.live import live_content
 from adapters.sleeperhit.production import FINALIZE_KIND, STORY_KIND, VIDEO_KIND
 from adapters.sleeperhit.routing import AnyRequest, base_url, route_opt
+from adapters.sleeperhit.sfx import cue_sound
 from adapters.sleeperhit.share import Shared, open_token
 from adapters.sleeperhit.views import iso
 from gateway.core.errors import NotFound
@@ -156,5 +159,21 @@ async def video(request: AnyRequest, token: str) -> Response[Any]:
     return await _audio(request, shared.account_id, (runs[-1].result or {}).get("path"))
 
 
-HANDLERS: list[Any] = [theater_page, read_audio, recording, video]
+@get("/share/table-read-sfx/{token:str}/{cue_id:str}", include_in_schema=False, opt=SHARE)
+async def sfx_sound(request: AnyRequest, token: str, cue_id: str) -> Response[Any]:
+    """One sound cue's sound alone (a cue's ``soundUrl``), once the live read has it."""
+    try:
+        shared, record, job = await _shared(request, token)
+    except _Gone:
+        return _missing()
+    runtime = request.app.state.runtime
+    live = await live_content(runtime, shared.account_id, record, job)
+    done = (await rendered(runtime, shared.account_id, record, live)).get("sfx") or {}
+    cues = [c for c in (record.state or {}).get("sfx") or () if isinstance(c, Mapping)]
+    cue = next((c for c in cues if c.get("id") == cue_id), None)
+    listed = cue_sound(done, cue, live) if cue is not None else None
+    return await _audio(request, shared.account_id, listed.get("path") if listed else None)
+
+
+HANDLERS: list[Any] = [theater_page, read_audio, recording, video, sfx_sound]
 __all__ = ["HANDLERS", "Renderer"]

@@ -48,23 +48,40 @@ async def ready_artifact(production: Production, artifact_id: str) -> tuple[Arti
     return record, job
 
 
+def _behind(render: JobInfo, live: dict[str, Any]) -> bool:
+    """A complete render of an older live read (edited or refined since)."""
+    if render.status != JobStatus.SUCCEEDED:
+        return False
+    made = render.params or {}
+    return int(made.get("state_version") or 0) < int(
+        (live.get("remix") or {}).get("liveStateVersion") or 0
+    ) or int(made.get("revision") or 1) < int(live.get("revision") or 1)
+
+
 async def _render(production: Production, record: ArtifactRecord, job: JobInfo) -> JobInfo:
     """The artifact's current render: the latest one unless it failed, else a new attempt."""
     rt = production.rt
     jobs = await rt.jobs.of_subject(production.account, record.id, family=FAMILY)
     runs = [j for j in jobs if j.kind == VIDEO_KIND]
     current = runs[-1] if runs else None
-    if current is not None and current.status not in _RETRY:
-        return current
     live = await live_content(rt, production.account, record, job)
     live_version = int((live.get("remix") or {}).get("liveStateVersion") or 0)
+    revision = int(live.get("revision") or 1)
+    if current is not None and current.status not in _RETRY and not _behind(current, live):
+        return current
+
+    def of_live(j: JobInfo) -> bool:
+        # Only a mix of the live read keeps the live timings.
+        made = j.params or {}
+        return (
+            int(made.get("state_version") or 0) == live_version
+            and int(made.get("revision") or 1) == revision
+        )
+
     finals = [
         j
         for j in jobs
-        if j.kind == FINALIZE_KIND
-        and j.status == JobStatus.SUCCEEDED
-        # Only a mix of the live read keeps the live timings.
-        and int((j.params or {}).get("state_version") or 0) == live_version
+        if j.kind == FINALIZE_KIND and j.status == JobStatus.SUCCEEDED and of_live(j)
     ]
     audio = (finals[-1].result or {}).get("path") if finals else None
     if not audio:
@@ -77,6 +94,9 @@ async def _render(production: Production, record: ArtifactRecord, job: JobInfo) 
         "audio_path": audio,
         # The live read's timings (they move when a recast voices the read again).
         "scenes": live.get("scenes") or [],
+        # The live read it shows: a later edit or refine makes it stale (a new render then).
+        "state_version": live_version,
+        "revision": revision,
         "seed": int(video_id[:8], 16),
     }
     try:

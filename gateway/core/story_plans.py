@@ -268,11 +268,25 @@ class ArtifactRecords:
         ``change`` gets a deep copy and may mutate and return it; it must be pure (it may run
         more than once). Answers the new (state, version). :class:`NotFound` when the artifact
         is not the account's."""
+        return await self.edit_versioned(
+            artifact_id, account_id, lambda state, _version: change(state), attempts=attempts
+        )
+
+    async def edit_versioned(
+        self,
+        artifact_id: str,
+        account_id: str,
+        change: Callable[[dict[str, Any], int], dict[str, Any]],
+        *,
+        attempts: int = 8,
+    ) -> tuple[dict[str, Any], int]:
+        """:meth:`edit_state` whose ``change`` also gets the version its write will make, so an
+        edit can stamp the items it touches with it (a later view tells which remix made them)."""
         for attempt in range(attempts):
             record = await self.get(artifact_id, account_id)
             current = copy.deepcopy(record.state or {})
-            new_state = change(current)
             version = record.state_version + 1
+            new_state = change(current, version)
             stmt = (
                 update(ARTIFACTS)
                 .where(

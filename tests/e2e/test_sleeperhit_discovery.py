@@ -95,7 +95,8 @@ def test_capabilities_describe_what_this_server_makes(sh: SleeperHitServer, tena
     assert read["outputs"] == ["theater_url", "theater_fullscreen_url", "live_audio", "video"]
     assert read["outputAvailability"]["video"] == "available"
     assert read["operations"]["coverage"] == "available"
-    assert read["operations"]["refine"] == "planned"
+    for operation in ("refine", "voice-modification", "music", "sfx", "cast", "resume"):
+        assert read["operations"][operation] == "available", operation
     assert read["outputAvailability"]["theater_url"] == "available"
     assert read["modes"] == ["documentary", "podcast", "drama"]
     voices = read["voices"]["voices"]

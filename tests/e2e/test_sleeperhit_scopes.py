@@ -68,6 +68,17 @@ ROUTES: dict[str, tuple[str, str, str]] = {
     "getArtifactCoverage": ("GET", "/artifacts/{artifact}/coverage", "artifact:read"),
     "getArtifactCast": ("GET", "/artifacts/{artifact}/cast", "artifact:read"),
     "getArtifactScript": ("GET", "/artifacts/{artifact}/script", "artifact:read"),
+    "createVoiceModification": (
+        "POST",
+        "/artifacts/{artifact}/voice-modification",
+        "artifact:publish",
+    ),
+    "listVoiceModifications": ("GET", "/artifacts/{artifact}/voice-modification", "artifact:read"),
+    "updateArtifactMusic": ("POST", "/artifacts/{artifact}/music", "artifact:publish"),
+    "getArtifactMusic": ("GET", "/artifacts/{artifact}/music", "artifact:read"),
+    "updateArtifactSfx": ("POST", "/artifacts/{artifact}/sfx", "artifact:publish"),
+    "listArtifactSfx": ("GET", "/artifacts/{artifact}/sfx", "artifact:read"),
+    "refineArtifact": ("POST", "/artifacts/{artifact}/refine", "artifact:publish"),
 }
 # Keyless by design (the reference: "No auth required").
 PUBLIC = {"getExamples"}

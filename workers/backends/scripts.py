@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from workers.backends.base import Capability
 
 __all__ = [
+    "REFINE_SCOPES",
     "SCORE_KEYS",
     "VERDICTS",
     "CastMember",
@@ -23,6 +24,8 @@ __all__ = [
     "Digest",
     "PlanBrief",
     "PlanDraft",
+    "RefineRequest",
+    "Refined",
     "SceneOutline",
     "Screenplay",
     "ScreenplayRequest",
@@ -201,6 +204,55 @@ class CoverageReport:
         }
 
 
+# How far a refine may reach: the screenplay alone, or the plan's sources first; "auto" lets
+# the writer choose from the instruction.
+REFINE_SCOPES = ("auto", "screenplay", "plan")
+
+
+@dataclass(frozen=True, slots=True)
+class RefineRequest:
+    """A finished script and a producer's instruction for its next revision."""
+
+    title: str
+    logline: str
+    # documentary | podcast | drama
+    mode: str
+    cast: tuple[CastMember, ...]
+    scenes: tuple[ScriptScene, ...]
+    # Free-form: "rename the host to Dana and drop the narrator; make the skeptic warmer".
+    instruction: str
+    # One of REFINE_SCOPES.
+    scope: str = "auto"
+    # The plan's source digests, for a refine that goes back to the sources ("plan").
+    digests: tuple[Digest, ...] = ()
+    seed: int = 0
+
+    @property
+    def entries(self) -> tuple[ScriptEntry, ...]:
+        return tuple(e for s in self.scenes for e in s.entries)
+
+
+@dataclass(frozen=True, slots=True)
+class Refined:
+    """The next revision of a script. ``renamed`` maps each renamed character's old name to its
+    new one, so whoever voices the script keeps that character's voice; ``changed`` holds the
+    positions (in reading order of the new script) of the lines whose words changed."""
+
+    cast: tuple[CastMember, ...]
+    scenes: tuple[ScriptScene, ...]
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()
+    changed: tuple[int, ...] = ()
+    # What was done, one short sentence each ("Renamed HOST to DANA.").
+    notes: tuple[str, ...] = ()
+    # The scope the writer worked at ("screenplay" or "plan"; "auto" resolved).
+    scope: str = "screenplay"
+
+    @property
+    def entries(self) -> tuple[ScriptEntry, ...]:
+        return tuple(e for s in self.scenes for e in s.entries)
+
+
 @runtime_checkable
 class ScriptWriter(Protocol):
     name: str
@@ -214,3 +266,5 @@ class ScriptWriter(Protocol):
     async def screenplay(self, request: ScreenplayRequest) -> Screenplay: ...
 
     async def coverage(self, request: CoverageRequest) -> CoverageReport: ...
+
+    async def refine(self, request: RefineRequest) -> Refined: ...

@@ -13,6 +13,7 @@ from workers.pipelines.media import audio_task, image_task, video_task
 from workers.pipelines.mixdown import finalize_task
 from workers.pipelines.planning import plan_task
 from workers.pipelines.read_video import read_video_task
+from workers.pipelines.refine import refine_task
 from workers.pipelines.remix import remix_task
 from workers.pipelines.sources import source_task
 from workers.pipelines.table_read import story_task
@@ -37,3 +38,5 @@ def register(registry: TaskRegistry) -> None:
     registry.register("sleeperhit.video", read_video_task)
     registry.register("sleeperhit.coverage", coverage_task)
     registry.register("sleeperhit.remix", remix_task)
+    # A table read revised by an instruction: the artifact's next revision.
+    registry.register("sleeperhit.refine", refine_task)

@@ -73,15 +73,22 @@ def report_wire(report: CoverageReport, focus: str) -> dict[str, Any]:
 
 
 async def coverage_task(ctx: TaskContext) -> dict[str, Any]:
-    """``sleeperhit.coverage``: params artifact_id, story_job_id, focus, seed."""
+    """``sleeperhit.coverage``: params artifact_id, story_job_id, base_job_id, focus, seed."""
     p = ctx.job.params
     artifact_id = str(p.get("artifact_id") or "")
     focus = str(p.get("focus") or "").strip()
     try:
         story = await ctx.services.jobs.get(str(p.get("story_job_id") or ""), ctx.job.account_id)
+        # The revision the report covers: a refine's result, or the story job's own.
+        base_id = str(p.get("base_job_id") or story.id)
+        base = (
+            story
+            if base_id == story.id
+            else await ctx.services.jobs.get(base_id, ctx.job.account_id)
+        )
     except NotFound:
         raise TaskError("artifact_not_found", "The artifact's story job no longer exists") from None
-    content = ((story.result or {}).get("artifacts") or {}).get(artifact_id)
+    content = ((base.result or {}).get("artifacts") or {}).get(artifact_id)
     if not isinstance(content, Mapping) or content.get("status") != "READY":
         raise TaskError("artifact_not_ready", "The artifact has no finished script to cover")
     plan = (story.params or {}).get("plan") or {}

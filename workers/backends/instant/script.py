@@ -22,6 +22,8 @@ from workers.backends.scripts import (
     Digest,
     PlanBrief,
     PlanDraft,
+    Refined,
+    RefineRequest,
     SceneOutline,
     Screenplay,
     ScreenplayRequest,
@@ -323,6 +325,12 @@ class InstantScriptWriter:
         from workers.backends.instant.coverage import instant_coverage
 
         return instant_coverage(request)
+
+    async def refine(self, request: RefineRequest) -> Refined:
+        # Imported here: the refine rules are their own module, and they import this one.
+        from workers.backends.instant.refining import instant_refine
+
+        return instant_refine(request)
 
     async def screenplay(self, request: ScreenplayRequest) -> Screenplay:
         used = {said(e.text) for e in request.so_far}

@@ -45,6 +45,8 @@ from workers.backends.scripts import (
     Digest,
     PlanBrief,
     PlanDraft,
+    Refined,
+    RefineRequest,
     SceneOutline,
     Screenplay,
     ScreenplayRequest,
@@ -189,6 +191,14 @@ class ChatScriptWriter:
         from workers.backends.local.coverage import chat_coverage
 
         return await chat_coverage(self.chat, request, self._seed("coverage", request.seed))
+
+    # -- refine ----------------------------------------------------------------------------
+
+    async def refine(self, request: RefineRequest) -> Refined:
+        # Imported here: the refine is its own module (the rules it keeps, the model's words).
+        from workers.backends.local.refining import chat_refine
+
+        return await chat_refine(self.chat, request, self._seed("refine", request.seed))
 
     # -- screenplay ------------------------------------------------------------------------
 
