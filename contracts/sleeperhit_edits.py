@@ -44,7 +44,9 @@ EFFECT_CHOICES: Final[Mapping[str, Mapping[str, tuple[tuple[str, ...], str]]]] =
 # storygate: how many effects and cues one read may carry.
 EFFECTS_MAX = 50
 CUES_MAX = 100
-EntryIndex = Annotated[int, Meta(ge=0, le=100_000)]
+# gt=-1, not ge=0: the OpenAPI generator drops a minimum of 0 on an optional field (it is
+# falsy), and the document must refuse what the decoder refuses (as contracts/storynote.py).
+EntryIndex = Annotated[int, Meta(gt=-1, le=100_000)]
 
 
 class VoiceModificationRequest(Struct):
@@ -86,8 +88,16 @@ class VoiceModificationList(Struct):
 PROMPT_MAX = 1000
 SCENES_MAX = 500
 SoundPrompt = Annotated[str, Meta(min_length=1, max_length=PROMPT_MAX, pattern=VISIBLE)]
-Weight = Annotated[float, Meta(ge=0, le=1)]
-SceneIndex = Annotated[int, Meta(ge=0, le=SCENES_MAX)]
+# A level up to 1; under 0 counts as 0 (silent), clamped like musicCoveragePercent: a float
+# bound of 0 cannot reach the OpenAPI document (see EntryIndex), so the decoder takes any.
+Weight = Annotated[float, Meta(le=1)]
+SceneIndex = Annotated[int, Meta(gt=-1, le=SCENES_MAX)]
+
+
+def _level(value: float | None) -> float | None:
+    return None if value is None else max(0.0, value)
+
+
 MusicStatus = Literal["none", "generating", "ready"]
 ClipStatus = Literal["pending", "rendering", "ready", "failed"]
 SceneList = Annotated[list[SceneIndex], items_of(SceneIndex, SCENES_MAX), Meta(min_length=1)]
@@ -99,6 +109,9 @@ class MusicClipEdit(Struct):
     disabled: bool | None = None
     prompt: SoundPrompt | None = None
     weight: Weight | None = None
+
+    def __post_init__(self) -> None:
+        self.weight = _level(self.weight)
 
 
 class ArtifactMusicRequest(Struct):
@@ -115,6 +128,9 @@ class ArtifactMusicRequest(Struct):
     weight: Weight | None = None
     enabled: bool | None = None
     clip: MusicClipEdit | None = None
+
+    def __post_init__(self) -> None:
+        self.weight = _level(self.weight)
 
 
 class AdaptiveSceneDirection(Struct):
@@ -180,6 +196,9 @@ class ArtifactSfxRequest(Struct):
     volume: Weight | None = None
     triggerOffset: TriggerOffset | None = None
     regenerate: bool | None = None
+
+    def __post_init__(self) -> None:
+        self.volume = _level(self.volume)
 
 
 class SfxCue(Struct):

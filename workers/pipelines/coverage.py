@@ -78,12 +78,13 @@ async def coverage_task(ctx: TaskContext) -> dict[str, Any]:
     artifact_id = str(p.get("artifact_id") or "")
     focus = str(p.get("focus") or "").strip()
     try:
-        story = await ctx.services.jobs.get(str(p.get("story_job_id") or ""), ctx.job.account_id)
+        story_id = str(p.get("story_job_id") or "")
+        story = await ctx.services.jobs.get(story_id, ctx.job.account_id)
         # The revision the report covers: a refine's result, or the story job's own.
-        base_id = str(p.get("base_job_id") or story.id)
+        base_id = str(p.get("base_job_id") or story_id)
         base = (
             story
-            if base_id == story.id
+            if base_id == story_id
             else await ctx.services.jobs.get(base_id, ctx.job.account_id)
         )
     except NotFound:
