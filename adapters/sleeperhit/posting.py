@@ -18,6 +18,7 @@ from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 
 from adapters.sleeperhit.auth import FAMILY
 from adapters.sleeperhit.errors import ShError
+from adapters.sleeperhit.routing import shaped
 from contracts.common import VISIBLE
 from gateway.core.idempotency import StoredResponse, canonical_json, fingerprint
 
@@ -75,6 +76,13 @@ def require_key(request: Any) -> None:
         )
 
 
+def _shaped(make: Callable[[], Awaitable[Any]], shape: type[Any]) -> Callable[[], Awaitable[Any]]:
+    async def made() -> Any:
+        return shaped(await make(), shape)
+
+    return made
+
+
 async def idempotent(
     request: Any,
     runtime: Any,
@@ -82,8 +90,12 @@ async def idempotent(
     make: Callable[[], Awaitable[Any]],
     *,
     required: bool = False,
+    shape: type[Any] | None = None,
 ) -> Response[Any]:
-    """Run ``make`` (which returns the answer's JSON value) at most once per key."""
+    """Run ``make`` (which returns the answer's JSON value) at most once per key; with
+    ``shape``, the answer is first held to that documented type (routing.shaped)."""
+    if shape is not None:
+        make = _shaped(make, shape)
     key = request.headers.get("idempotency-key")
     if required:
         require_key(request)

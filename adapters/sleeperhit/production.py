@@ -16,7 +16,7 @@ from adapters.common.pages import next_cursor, page_cursor, page_limit
 from adapters.sleeperhit.auth import FAMILY, Caller
 from adapters.sleeperhit.errors import ShError, invalid
 from adapters.sleeperhit.job_views import Renderer, artifact_status, job_status
-from adapters.sleeperhit.live import REFINE_KIND, live_content, revision_content
+from adapters.sleeperhit.live import REFINE_KIND, base_in, live_content, revision_content
 from adapters.sleeperhit.plans import Plans, artifact_dicts, check_artifacts
 from adapters.sleeperhit.prices import FINALIZE_AUDIO, UNIT, quote
 from adapters.sleeperhit.views import now, plan_status
@@ -290,11 +290,8 @@ class Production:
             from adapters.sleeperhit.video import finalize_video
 
             return await finalize_video(self, record, job)
-        runs = [
-            j
-            for j in await self.rt.jobs.of_subject(self.account, record.id, family=FAMILY)
-            if j.kind == FINALIZE_KIND
-        ]
+        jobs = await self.rt.jobs.of_subject(self.account, record.id, family=FAMILY)
+        runs = [j for j in jobs if j.kind == FINALIZE_KIND]
         current = runs[-1] if runs else None
         live = await live_content(self.rt, self.account, record, job)
         remix = live.get("remix") or {}
@@ -318,14 +315,22 @@ class Production:
             or made_over < int(live.get("revision") or 1)
         )
         if current is None or stale or current.status in (JobStatus.FAILED, JobStatus.CANCELED):
-            current = await self._start_finalize(record, job, live, attempt=len(runs))
+            _revision, base = base_in(jobs, job)
+            current = await self._start_finalize(record, job, base, live, attempt=len(runs))
         state, _ = self.render._finalize(current, self.render.share(record)[0])
         return {"artifactId": record.id, "mode": "audio", "finalize": state}
 
     async def _start_finalize(
-        self, record: ArtifactRecord, job: JobInfo, content: dict[str, Any], *, attempt: int
+        self,
+        record: ArtifactRecord,
+        job: JobInfo,
+        base: JobInfo,
+        content: dict[str, Any],
+        *,
+        attempt: int,
     ) -> JobInfo:
-        """``content``: the artifact's live content, whose read is mixed."""
+        """``content``: the artifact's live content, whose read is mixed; ``base``: the job
+        holding its revision (workers/pipelines/revisions.py)."""
         # One id per (artifact, attempt), unguessable: concurrent first calls collide on it.
         finalize_id = self.rt.storage.sign_until(
             self.account, f"finalize/{record.id}/{attempt}", 0
@@ -333,6 +338,7 @@ class Production:
         params = {
             "artifact_id": record.id,
             "story_job_id": job.id,
+            "base_job_id": base.id,
             "read_path": (content.get("audio") or {}).get("path"),
             # The state version the live read is voiced for: the mix is stale once it is behind.
             "state_version": int((content.get("remix") or {}).get("liveStateVersion") or 0),

@@ -57,10 +57,14 @@ async def create_coverage(
     require_key(request)
     body = await body_of(request, CoverageRequest, optional=True)
 
-    async def make() -> Any:
-        return shaped(await desk.request(artifact_id, body.focusPrompt), out.CoverageAccepted)
-
-    return await idempotent(request, desk.rt, desk.account, make, required=True)
+    return await idempotent(
+        request,
+        desk.rt,
+        desk.account,
+        lambda: desk.request(artifact_id, body.focusPrompt),
+        required=True,
+        shape=out.CoverageAccepted,
+    )
 
 
 @get(

@@ -13,7 +13,6 @@ from litestar.params import Parameter
 from adapters.sleeperhit.effects import Effects
 from adapters.sleeperhit.music import Music
 from adapters.sleeperhit.posting import IdempotentPost, KeyedPost, idempotent, require_key
-from adapters.sleeperhit.production import Production
 from adapters.sleeperhit.routing import (
     API,
     MAX_BODY,
@@ -21,8 +20,8 @@ from adapters.sleeperhit.routing import (
     AnyRequest,
     base_url,
     body_of,
-    caller,
     errors,
+    production_of,
     route_opt,
     shaped,
 )
@@ -47,8 +46,7 @@ ModificationQ = Annotated[
 
 
 def _editor(request: AnyRequest, kind: type[Any]) -> Any:
-    production = Production(request.app.state.runtime, caller(request), base_url(request))
-    return kind(production, base_url(request))
+    return kind(production_of(request), base_url(request))
 
 
 @post(
@@ -72,10 +70,13 @@ async def create_voice_modification(
     effects = _editor(request, Effects)
     body = await body_of(request, VoiceModificationRequest)
 
-    async def make() -> Any:
-        return shaped(await effects.add(artifact_id, body), out.VoiceModificationAccepted)
-
-    return await idempotent(request, effects.rt, effects.account, make)
+    return await idempotent(
+        request,
+        effects.rt,
+        effects.account,
+        lambda: effects.add(artifact_id, body),
+        shape=out.VoiceModificationAccepted,
+    )
 
 
 @get(
@@ -117,10 +118,13 @@ async def update_music(
     music = _editor(request, Music)
     body = await body_of(request, ArtifactMusicRequest, optional=True)
 
-    async def make() -> Any:
-        return shaped(await music.post(artifact_id, body), out.MusicAccepted)
-
-    return await idempotent(request, music.rt, music.account, make)
+    return await idempotent(
+        request,
+        music.rt,
+        music.account,
+        lambda: music.post(artifact_id, body),
+        shape=out.MusicAccepted,
+    )
 
 
 @get(
@@ -157,10 +161,14 @@ async def update_sfx(
     require_key(request)
     body = await body_of(request, ArtifactSfxRequest)
 
-    async def make() -> Any:
-        return shaped(await sfx.post(artifact_id, body), out.SfxChanged)
-
-    return await idempotent(request, sfx.rt, sfx.account, make, required=True)
+    return await idempotent(
+        request,
+        sfx.rt,
+        sfx.account,
+        lambda: sfx.post(artifact_id, body),
+        required=True,
+        shape=out.SfxChanged,
+    )
 
 
 @get(

@@ -9,19 +9,16 @@ from typing import Any
 from litestar import Response, post
 
 from adapters.sleeperhit.posting import KeyedPost, idempotent, require_key
-from adapters.sleeperhit.production import Production
 from adapters.sleeperhit.recast import Recaster
 from adapters.sleeperhit.routing import (
     API,
     MAX_BODY,
     TAGS,
     AnyRequest,
-    base_url,
     body_of,
-    caller,
     errors,
+    production_of,
     route_opt,
-    shaped,
 )
 from contracts import sleeperhit_views as out
 from contracts.sleeperhit import CastRequest, VoiceRequest
@@ -43,8 +40,7 @@ _LIVE = (
 
 
 def _recaster(request: AnyRequest) -> Recaster:
-    runtime = request.app.state.runtime
-    return Recaster(Production(runtime, caller(request), base_url(request)))
+    return Recaster(production_of(request))
 
 
 @post(
@@ -67,10 +63,14 @@ async def recast_voice(
     require_key(request)
     body = await body_of(request, VoiceRequest)
 
-    async def make() -> Any:
-        return shaped(await recaster.voice(artifact_id, body), out.VoiceRecast)
-
-    return await idempotent(request, recaster.rt, recaster.account, make, required=True)
+    return await idempotent(
+        request,
+        recaster.rt,
+        recaster.account,
+        lambda: recaster.voice(artifact_id, body),
+        required=True,
+        shape=out.VoiceRecast,
+    )
 
 
 @post(
@@ -92,10 +92,14 @@ async def recast_cast(
     require_key(request)
     body = await body_of(request, CastRequest)
 
-    async def make() -> Any:
-        return shaped(await recaster.cast(artifact_id, body), out.CastRecast)
-
-    return await idempotent(request, recaster.rt, recaster.account, make, required=True)
+    return await idempotent(
+        request,
+        recaster.rt,
+        recaster.account,
+        lambda: recaster.cast(artifact_id, body),
+        required=True,
+        shape=out.CastRecast,
+    )
 
 
 HANDLERS: list[Any] = [recast_voice, recast_cast]

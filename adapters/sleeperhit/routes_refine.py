@@ -9,19 +9,16 @@ from litestar import Response, post
 
 from adapters.sleeperhit.posting import KeyedPost, idempotent, require_key
 from adapters.sleeperhit.prices import TABLE_READ_REFINE
-from adapters.sleeperhit.production import Production
 from adapters.sleeperhit.refine import Refiner
 from adapters.sleeperhit.routing import (
     API,
     MAX_BODY,
     TAGS,
     AnyRequest,
-    base_url,
     body_of,
-    caller,
     errors,
+    production_of,
     route_opt,
-    shaped,
 )
 from contracts.sleeperhit_refine import RefineAccepted, RefineRequest
 
@@ -57,15 +54,18 @@ from contracts.sleeperhit_refine import RefineAccepted, RefineRequest
 async def refine_artifact(
     request: AnyRequest, artifact_id: str, data: RefineRequest
 ) -> Response[RefineAccepted]:
-    refiner = Refiner(Production(request.app.state.runtime, caller(request), base_url(request)))
+    refiner = Refiner(production_of(request))
     require_key(request)
     body = await body_of(request, RefineRequest)
 
-    async def make() -> Any:
-        answer = await refiner.refine(artifact_id, body.instruction, body.scope or "auto")
-        return shaped(answer, RefineAccepted)
-
-    return await idempotent(request, refiner.rt, refiner.account, make, required=True)
+    return await idempotent(
+        request,
+        refiner.rt,
+        refiner.account,
+        lambda: refiner.refine(artifact_id, body.instruction, body.scope or "auto"),
+        required=True,
+        shape=RefineAccepted,
+    )
 
 
 HANDLERS: list[Any] = [refine_artifact]

@@ -9,14 +9,12 @@ from typing import Annotated, Any
 from litestar import get
 from litestar.params import Parameter
 
-from adapters.sleeperhit.production import Production
 from adapters.sleeperhit.routing import (
     API,
     TAGS,
     AnyRequest,
-    base_url,
-    caller,
     errors,
+    production_of,
     route_opt,
     shaped,
 )
@@ -63,8 +61,7 @@ LimitQ = Annotated[
 
 
 def _view(request: AnyRequest) -> ScriptView:
-    runtime = request.app.state.runtime
-    return ScriptView(Production(runtime, caller(request), base_url(request)))
+    return ScriptView(production_of(request))
 
 
 @get(

@@ -12,17 +12,16 @@ from litestar.params import Parameter
 from adapters.sleeperhit.plans import Plans
 from adapters.sleeperhit.posting import IdempotentPost, KeyedPost, idempotent, require_key
 from adapters.sleeperhit.prices import UNIT
-from adapters.sleeperhit.production import Production
 from adapters.sleeperhit.routes_workspace import CursorQ, Limit
 from adapters.sleeperhit.routing import (
     API,
     MAX_BODY,
     TAGS,
     AnyRequest,
-    base_url,
     body_of,
     caller,
     errors,
+    production_of,
     route_opt,
     shaped,
 )
@@ -35,10 +34,6 @@ IdQ = Annotated[str | None, Parameter(required=False)]
 
 def _plans(request: AnyRequest) -> Plans:
     return Plans(request.app.state.runtime, caller(request))
-
-
-def _production(request: AnyRequest) -> Production:
-    return Production(request.app.state.runtime, caller(request), base_url(request))
 
 
 # -- plans ---------------------------------------------------------------------------------------
@@ -153,7 +148,7 @@ async def reject_plan(
 )
 async def create_job(request: AnyRequest, data: CreateJob) -> Response[out.JobEnvelope]:
     body = await body_of(request, CreateJob)
-    production = _production(request)
+    production = production_of(request)
     return await idempotent(
         request, production.rt, production.account, lambda: production.create(body)
     )
@@ -174,7 +169,7 @@ async def list_jobs(
     project_id: Annotated[str | None, Parameter(query="projectId", required=False)] = None,
     plan_id: Annotated[str | None, Parameter(query="storyPlanId", required=False)] = None,
 ) -> out.JobPage:
-    found = await _production(request).list(project_id, plan_id, limit, cursor)
+    found = await production_of(request).list(project_id, plan_id, limit, cursor)
     return shaped(found, out.JobPage)
 
 
@@ -187,7 +182,7 @@ async def list_jobs(
     responses=errors("story_job_not_found"),
 )
 async def get_job(request: AnyRequest, job_id: str) -> out.JobEnvelope:
-    return shaped(await _production(request).get(job_id), out.JobEnvelope)
+    return shaped(await production_of(request).get(job_id), out.JobEnvelope)
 
 
 @post(
@@ -208,7 +203,7 @@ async def get_job(request: AnyRequest, job_id: str) -> out.JobEnvelope:
     request_max_body_size=MAX_BODY,
 )
 async def cancel_job(request: AnyRequest, job_id: str) -> Response[out.JobEnvelope]:
-    production = _production(request)
+    production = production_of(request)
     return await idempotent(
         request, production.rt, production.account, lambda: production.cancel(job_id)
     )
@@ -223,7 +218,7 @@ async def cancel_job(request: AnyRequest, job_id: str) -> Response[out.JobEnvelo
     responses=errors("story_job_not_found"),
 )
 async def job_artifacts(request: AnyRequest, job_id: str) -> out.ArtifactList:
-    return shaped(await _production(request).artifacts_of(job_id), out.ArtifactList)
+    return shaped(await production_of(request).artifacts_of(job_id), out.ArtifactList)
 
 
 # -- artifacts -----------------------------------------------------------------------------------
@@ -242,7 +237,7 @@ async def get_artifact(
     artifact_id: str,
     revision: Annotated[int | None, Parameter(query="revision", required=False, ge=1)] = None,
 ) -> out.ArtifactEnvelope:
-    found = await _production(request).artifact(artifact_id, revision)
+    found = await production_of(request).artifact(artifact_id, revision)
     return shaped(found, out.ArtifactEnvelope)
 
 
@@ -268,7 +263,7 @@ async def get_artifact(
 async def finalize(
     request: AnyRequest, artifact_id: str, data: Finalize | None = None
 ) -> Response[out.FinalizeAccepted]:
-    production = _production(request)
+    production = production_of(request)
     require_key(request)
     body = await body_of(request, Finalize, optional=True)
     return await idempotent(

@@ -11,17 +11,14 @@ from typing import Any
 from litestar import Response, post
 
 from adapters.sleeperhit.posting import IdempotentPost, idempotent
-from adapters.sleeperhit.production import Production
 from adapters.sleeperhit.routing import (
     API,
     MAX_BODY,
     TAGS,
     AnyRequest,
-    base_url,
-    caller,
     errors,
+    production_of,
     route_opt,
-    shaped,
 )
 from adapters.sleeperhit.video import render_video
 from contracts import sleeperhit_views as out
@@ -55,12 +52,14 @@ from contracts import sleeperhit_views as out
 async def render_artifact_video(
     request: AnyRequest, artifact_id: str
 ) -> Response[out.RenderAccepted]:
-    production = Production(request.app.state.runtime, caller(request), base_url(request))
-
-    async def render() -> out.RenderAccepted:
-        return shaped(await render_video(production, artifact_id), out.RenderAccepted)
-
-    return await idempotent(request, production.rt, production.account, render)
+    production = production_of(request)
+    return await idempotent(
+        request,
+        production.rt,
+        production.account,
+        lambda: render_video(production, artifact_id),
+        shape=out.RenderAccepted,
+    )
 
 
 HANDLERS: list[Any] = [render_artifact_video]

@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.openapi import ResponseSpec
 
 from adapters.sleeperhit.gate import caller_of
+from adapters.sleeperhit.production import Production
 from contracts.common import decode_strict
 from contracts.sleeperhit import ERROR_CODES, ErrorResponse
 
@@ -61,6 +62,11 @@ def base_url(request: AnyRequest) -> str:
 
 def caller(request: AnyRequest) -> Any:
     return caller_of(request)
+
+
+def production_of(request: AnyRequest) -> Production:
+    """The request's story jobs and artifacts service (every artifact route builds on it)."""
+    return Production(request.app.state.runtime, caller(request), base_url(request))
 
 
 async def body_of(request: AnyRequest, type_: Any, *, optional: bool = False) -> Any:

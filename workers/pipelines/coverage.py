@@ -12,13 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.core.errors import NotFound
-from workers.backends.scripts import (
-    CastMember,
-    CoverageReport,
-    CoverageRequest,
-    ScriptEntry,
-    ScriptScene,
-)
+from workers.backends.scripts import CoverageReport, CoverageRequest
+from workers.pipelines.revisions import read_revision, script_of
 from workers.tasks import TaskContext, TaskError
 
 __all__ = ["coverage_request", "coverage_task", "report_wire"]
@@ -28,25 +23,7 @@ def coverage_request(
     content: Mapping[str, Any], plan: Mapping[str, Any], focus: str, seed: int
 ) -> CoverageRequest:
     """The writer's request from an artifact's CONTENT and its plan envelope."""
-    cast = tuple(
-        CastMember(
-            str(c.get("name") or ""), str(c.get("role") or ""), str(c.get("voiceDescription") or "")
-        )
-        for c in content.get("cast") or ()
-        if isinstance(c, Mapping) and c.get("name")
-    )
-    scenes = tuple(
-        ScriptScene(
-            str(s.get("title") or ""),
-            tuple(
-                ScriptEntry(str(e.get("character") or ""), str(e.get("text") or ""))
-                for e in s.get("entries") or ()
-                if isinstance(e, Mapping) and str(e.get("text") or "").strip()
-            ),
-        )
-        for s in content.get("scenes") or ()
-        if isinstance(s, Mapping)
-    )
+    cast, scenes = script_of(content)
     return CoverageRequest(
         title=str(content.get("title") or plan.get("title") or ""),
         logline=str(plan.get("logline") or ""),
@@ -75,22 +52,13 @@ def report_wire(report: CoverageReport, focus: str) -> dict[str, Any]:
 async def coverage_task(ctx: TaskContext) -> dict[str, Any]:
     """``sleeperhit.coverage``: params artifact_id, story_job_id, base_job_id, focus, seed."""
     p = ctx.job.params
-    artifact_id = str(p.get("artifact_id") or "")
     focus = str(p.get("focus") or "").strip()
     try:
-        story_id = str(p.get("story_job_id") or "")
-        story = await ctx.services.jobs.get(story_id, ctx.job.account_id)
         # The revision the report covers: a refine's result, or the story job's own.
-        base_id = str(p.get("base_job_id") or story_id)
-        base = (
-            story
-            if base_id == story_id
-            else await ctx.services.jobs.get(base_id, ctx.job.account_id)
-        )
+        story, content = await read_revision(ctx, p)
     except NotFound:
         raise TaskError("artifact_not_found", "The artifact's story job no longer exists") from None
-    content = ((base.result or {}).get("artifacts") or {}).get(artifact_id)
-    if not isinstance(content, Mapping) or content.get("status") != "READY":
+    if content is None or content.get("status") != "READY":
         raise TaskError("artifact_not_ready", "The artifact has no finished script to cover")
     plan = (story.params or {}).get("plan") or {}
     request = coverage_request(

@@ -27,6 +27,7 @@ from workers.pipelines.mix_levels import (
     speech_level,
 )
 from workers.pipelines.read_audio import MP3_DELAY_SAMPLES, count_voiced_segments
+from workers.pipelines.revisions import read_revision
 from workers.tasks import TaskContext, TaskError
 
 __all__ = ["BED_DB", "FINAL", "finalize_task", "mix_bed"]
@@ -58,13 +59,9 @@ def deliver(voice: Pcm) -> Pcm:
 async def _entries(ctx: TaskContext, p: dict[str, Any], voice: Pcm) -> int:
     """How many lines the read holds, from the story job's result (or heard, without one)."""
     try:
-        # The revision's own content (a refine's result) when the finalize names it.
-        story = await ctx.services.jobs.get(
-            str(p.get("base_job_id") or p.get("story_job_id") or ""),
-            account_id=ctx.job.account_id,
-        )
-        content = (story.result or {})["artifacts"][str(p["artifact_id"])]
-        return sum(len(scene["entries"]) for scene in content["scenes"])
+        # The revision the finalize mixes: a refine's result, or the story job's own.
+        _story, content = await read_revision(ctx, p)
+        return sum(len(scene["entries"]) for scene in (content or {})["scenes"])
     except (NotFound, KeyError, TypeError):
         return await asyncio.to_thread(count_voiced_segments, voice)
 

@@ -24,14 +24,13 @@ from gateway.core.errors import NotFound
 from gateway.core.jobs import JobStatus
 from workers.backends.scripts import (
     REFINE_SCOPES,
-    CastMember,
     Digest,
     Refined,
     RefineRequest,
-    ScriptEntry,
     ScriptScene,
 )
 from workers.pipelines.remix import render_live
+from workers.pipelines.revisions import read_revision, script_of
 from workers.tasks import TaskContext, TaskError
 
 __all__ = ["refine_request", "refine_task", "revised_content"]
@@ -45,25 +44,7 @@ def refine_request(
     seed: int,
 ) -> RefineRequest:
     """The writer's request from a revision's CONTENT and the plan envelope it was made from."""
-    cast = tuple(
-        CastMember(
-            str(c.get("name") or ""), str(c.get("role") or ""), str(c.get("voiceDescription") or "")
-        )
-        for c in content.get("cast") or ()
-        if isinstance(c, Mapping) and c.get("name")
-    )
-    scenes = tuple(
-        ScriptScene(
-            str(s.get("title") or ""),
-            tuple(
-                ScriptEntry(str(e.get("character") or ""), str(e.get("text") or ""))
-                for e in sorted(s.get("entries") or (), key=lambda e: int(e.get("entryIndex") or 0))
-                if isinstance(e, Mapping) and str(e.get("text") or "").strip()
-            ),
-        )
-        for s in content.get("scenes") or ()
-        if isinstance(s, Mapping)
-    )
+    cast, scenes = script_of(content)
     return RefineRequest(
         title=str(content.get("title") or plan.get("title") or ""),
         logline=str(plan.get("logline") or ""),
@@ -136,17 +117,6 @@ def revised_content(
     return fresh
 
 
-async def _content_of(ctx: TaskContext, job_id: str, artifact_id: str) -> tuple[Any, Any]:
-    try:
-        job = await ctx.services.jobs.get(job_id, account_id=ctx.job.account_id)
-    except NotFound:
-        raise TaskError("read_missing", "the table read this refine changes is gone") from None
-    found = ((job.result or {}).get("artifacts") or {}).get(artifact_id)
-    if not isinstance(found, Mapping) or not found.get("scenes"):
-        raise TaskError("read_missing", "the revision this refine changes has no script")
-    return job, found
-
-
 async def _check_current(ctx: TaskContext, artifact_id: str, base_id: str) -> None:
     """A refine revises the artifact's current revision: one resumed after another refine
     succeeded would silently undo that one, so it fails instead (nothing is charged)."""
@@ -177,8 +147,12 @@ async def refine_task(ctx: TaskContext) -> dict[str, Any]:
     seed = int(p.get("seed") or 0)
     base_id = str(p.get("base_job_id") or story_id)
     await _check_current(ctx, artifact_id, base_id)
-    story, _ = await _content_of(ctx, story_id, artifact_id)
-    _, content = await _content_of(ctx, base_id, artifact_id)
+    try:
+        story, content = await read_revision(ctx, p)
+    except NotFound:
+        raise TaskError("read_missing", "the table read this refine changes is gone") from None
+    if content is None or not content.get("scenes"):
+        raise TaskError("read_missing", "the revision this refine changes has no script")
     plan = (getattr(story, "params", None) or {}).get("plan") or {}
     request = refine_request(
         content,

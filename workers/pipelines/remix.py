@@ -12,12 +12,12 @@ of the highest version over the revision's content (adapters/sleeperhit/live.py)
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from gateway.core.errors import NotFound
 from workers.pipelines.live_mix import READ_NAME, render_live, voices_for
+from workers.pipelines.revisions import read_revision
 from workers.tasks import TaskContext, TaskError
 
 __all__ = ["READ_NAME", "remix_task", "render_live", "voices_for"]
@@ -27,19 +27,15 @@ async def remix_task(ctx: TaskContext) -> dict[str, Any]:
     """``sleeperhit.remix``: params artifact_id, story_job_id, base_job_id, revision, state,
     state_version, seed."""
     p = ctx.job.params
-    job = ctx.job
     artifact_id = str(p["artifact_id"])
     state: Mapping[str, Any] = p.get("state") or {}
     story_id = str(p["story_job_id"])
     try:
         # The revision the remix is made over: a refine's result, or the story job's own.
-        base = await ctx.services.jobs.get(
-            str(p.get("base_job_id") or story_id), account_id=job.account_id
-        )
-        content = copy.deepcopy((base.result or {})["artifacts"][artifact_id])
-    except (NotFound, KeyError, TypeError):
+        _story, content = await read_revision(ctx, p)
+    except NotFound:
         raise TaskError("read_missing", "the table read this remix changes is gone") from None
-    if not isinstance(content, dict):
+    if content is None:
         raise TaskError("read_missing", "the table read this remix changes is gone")
     rendered = await render_live(
         ctx, content, state, seed=int(p.get("seed") or 0), cache_job_id=story_id
