@@ -144,7 +144,9 @@ async def test_the_cover_draws_the_hero_large() -> None:
             picture_prompt(plan, plan.outline[-1], "cartoon", 1, 256, 256),
         ]
     )
-    assert near(opened(cover), hero) > 2 * near(opened(page), hero)
+    # The hero stands on the last page too (plans now keep the cast on every page), drawn at
+    # 0.44 of the height against 0.6 on the cover: about 1.9 times the area.
+    assert near(opened(cover), hero) > 1.5 * near(opened(page), hero)
 
 
 @pytest.mark.parametrize("species", sorted(SPECIES))

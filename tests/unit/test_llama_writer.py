@@ -162,7 +162,7 @@ async def test_plan_is_deterministic_for_a_seed(writer: LlamaWriter, memo: dict[
 
 def test_model_loaded_once_and_tokens_counted(writer: LlamaWriter) -> None:
     assert writer.loads == 1
-    assert writer.completions >= 6
+    assert writer.completions >= 5
     assert writer.tokens_generated > 0 and writer.generation_seconds > 0
     rate = writer.tokens_per_second
     assert rate > 1

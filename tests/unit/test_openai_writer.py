@@ -15,6 +15,8 @@ import pytest
 
 from gateway.core.errors import UpstreamError
 from workers.backends.base import StoryRequest, StoryWriter
+from workers.backends.instant.story import build_plan
+from workers.backends.instant.writer import InstantWriter
 from workers.backends.local import OpenAIWriter
 
 REQUEST = StoryRequest(
@@ -24,38 +26,12 @@ REQUEST = StoryRequest(
     art_style="cartoon",
     seed=7,
 )
-PLAN = {
-    "title": "Milo Shares the Berries",
-    "characters": [
-        {
-            "name": "Milo",
-            "species": "raccoon",
-            "colors": ["grey", "black"],
-            "clothing": "blue cap",
-            "trait": "curious",
-        },
-        {
-            "name": "Hazel",
-            "species": "fox",
-            "colors": ["red"],
-            "clothing": "green scarf",
-            "trait": "kind",
-        },
-    ],
-    "setting": "the forest",
-    "moral": "Sharing makes friends happy.",
-    "summary": "Milo finds berries and learns to share them with Hazel.",
-    "outline": [
-        {"title": "Berries!", "summary": "Milo finds a basket of berries in the forest."},
-        {"title": "All Mine", "summary": "Milo wants to keep every berry for himself."},
-        {"title": "Hazel Is Hungry", "summary": "Hazel is hungry and Milo sees she is sad."},
-        {"title": "A Picnic", "summary": "Milo shares his berries and they have a picnic."},
-    ],
-}
 PROSE = (
     "Sure! Here is the page:\n\nPage 2: Milo looked at the big basket. He wanted every berry. "
-    'Hazel came by with a sad face. "Can I have one?" she asked. Then Milo'
+    'Ivy came by with a sad face. "Can I have one?" she asked. Then Milo'
 )
+# A page about people the story does not have: every sentence names a stranger.
+ADRIFT = "Hazel and Bob went to the city. Bob bought a red car. Hazel drove it home."
 
 
 def reply(content: str, tokens: int = 12, finish: str = "stop") -> dict[str, Any]:
@@ -78,23 +54,22 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.plans = [json.dumps(PLAN)]
+        self.prose = [PROSE]
         self.models = ["llama3.2:1b", "qwen2.5:0.5b"]
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         self.requests.append(body)
         ask = body["messages"][-1]["content"]
         if body.get("response_format"):
-            if "Plan a" in ask:
-                return reply(self.plans.pop(0) if len(self.plans) > 1 else self.plans[0], 200)
             if "speech bubbles" in ask:
                 lines = [{"speaker": "Milo", "line": "Look, berries!"}] * 2
-                lines.append({"speaker": "Hazel", "line": "Can I have some?"})
+                lines.append({"speaker": "Ivy", "line": "Can I have some?"})
+                lines.append({"speaker": "Ivy", "line": "Where is Hazel today?"})
                 return reply(json.dumps({"lines": lines}), 40)
             return reply(json.dumps({"pages": [2]}), 8)
         if "Rewrite" in ask:
-            return reply("Milo laughed and gave Hazel the biggest berry. They ate together.", 20)
-        return reply(PROSE, 60, "length")
+            return reply("Milo laughed and gave Ivy the biggest berry. They ate together.", 20)
+        return reply(self.prose.pop(0) if len(self.prose) > 1 else self.prose[0], 60, "length")
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/models":
@@ -121,48 +96,35 @@ def writer_for(client: httpx.AsyncClient, model: str = "llama3.2:1b") -> OpenAIW
     return OpenAIWriter("http://ollama.test:11434/v1/", model, timeout=5, client=client)
 
 
-async def test_plan_is_read_from_json_with_the_schema_in_the_prompt(
+async def test_plan_comes_from_the_prompt_without_a_model_call(
     fake: FakeServer, client: httpx.AsyncClient
 ) -> None:
     writer = writer_for(client)
     assert isinstance(writer, StoryWriter)
     plan = await writer.plan(REQUEST)
-    assert plan.title == "Milo Shares the Berries"
-    assert [c.name for c in plan.characters] == ["Milo", "Hazel"]
-    assert plan.characters[1].colors == ("red",) and plan.characters[1].clothing == "green scarf"
-    assert [o.summary for o in plan.outline] == [o["summary"] for o in PLAN["outline"]]
-    assert plan.outline[3].characters == ("Milo",)
-    assert plan.outline[2].characters == ("Hazel", "Milo")
-    sent = fake.requests[0]
-    assert sent["model"] == "llama3.2:1b" and sent["response_format"] == {"type": "json_object"}
-    assert '"outline"' in sent["messages"][-1]["content"]  # the schema travels in the prompt
-    assert isinstance(sent["seed"], int) and 0 <= sent["seed"] < 2**31
-    assert len(fake.requests) == 1  # a valid first answer is not asked again
-    assert writer.tokens_generated == 200 and writer.completions == 1
+    assert plan == build_plan(REQUEST)  # the premise's plan, the same on every backend
+    assert plan.characters[0].name == "Milo" and plan.characters[0].species == "raccoon"
+    assert len(plan.outline) == REQUEST.units
+    assert fake.requests == [] and writer.completions == 0
 
 
-async def test_bad_plan_is_retried_once_then_repaired(
+async def test_a_page_off_the_bible_is_asked_again_then_falls_back(
     fake: FakeServer, client: httpx.AsyncClient
 ) -> None:
-    short = {**PLAN, "outline": PLAN["outline"][:2], "characters": []}
-    answers = [json.dumps(short), '{"title": "Milo and the Berries", "outline": [{"title": "x"']
-    fake.plans = list(answers)
     writer = writer_for(client)
     plan = await writer.plan(REQUEST)
+    fake.prose = [ADRIFT, PROSE]
+    text = await writer.write(REQUEST, plan, 1, ["Milo found a basket of berries."])
     assert len(fake.requests) == 2
     assert "not usable" in fake.requests[1]["messages"][-1]["content"]
-    assert fake.requests[1]["temperature"] < fake.requests[0]["temperature"]
-    # The first answer had fewer problems, so it is the one repaired.
-    assert plan.title == "Milo Shares the Berries"
-    assert len(plan.outline) == REQUEST.units
-    assert [o.index for o in plan.outline] == [0, 1, 2, 3]
-    assert plan.outline[0].summary == PLAN["outline"][0]["summary"]
-    assert plan.characters[0].name == "Milo"  # from "named Milo" in the prompt
-    assert plan.characters[0].species == "raccoon"
-    assert plan.characters[0].colors and plan.characters[0].clothing
-    fake.plans = list(answers)
-    again = await writer_for(client).plan(REQUEST)
-    assert again == plan  # repair is deterministic
+    assert "Milo" in fake.requests[1]["messages"][-1]["content"]  # the bible is named
+    assert text.startswith("Milo looked at the big basket.")
+    fake.prose = [ADRIFT]
+    fake.requests.clear()
+    fallback = await writer.write(REQUEST, plan, 2, ["Milo found a basket of berries."])
+    assert len(fake.requests) == 2  # asked once more, then the beat's own page
+    assert fallback == await InstantWriter().write(REQUEST, plan, 2, [])
+    assert "Hazel" not in fallback and "Bob" not in fallback
 
 
 async def test_write_strips_chat_and_cuts_at_a_full_sentence(client: httpx.AsyncClient) -> None:
@@ -179,11 +141,12 @@ async def test_write_strips_chat_and_cuts_at_a_full_sentence(client: httpx.Async
 async def test_dialogue_has_the_requested_count(client: httpx.AsyncClient) -> None:
     writer = writer_for(client)
     plan = await writer.plan(REQUEST)
-    lines = await writer.dialogue(REQUEST, plan, 0, 3)
-    assert len(lines) == 3
+    lines = await writer.dialogue(REQUEST, plan, 0, 4)
+    assert len(lines) == 4
+    assert "Hazel" not in lines[3]  # a bubble naming a stranger is replaced
     assert lines[0] == "Milo: Look, berries!"
     assert lines[1] != lines[0]  # a repeated bubble is replaced
-    assert lines[2] == "Hazel: Can I have some?"
+    assert lines[2] == "Ivy: Can I have some?"
     assert await writer.dialogue(REQUEST, plan, 0, 0) == []
     five = await writer.dialogue(REQUEST, plan, 1, 5)
     assert len(five) == 5 and all(": " in line for line in five)
@@ -214,7 +177,7 @@ async def test_list_models_and_default_model(fake: FakeServer, client: httpx.Asy
     assert await writer.list_models() == ["llama3.2:1b", "qwen2.5:0.5b"]
     cap = writer.capability()
     assert cap.kind == "text" and cap.available and cap.model == "server default"
-    await writer.plan(REQUEST)
+    await writer.write(REQUEST, build_plan(REQUEST), 0, [])
     assert fake.requests[0]["model"] == "llama3.2:1b"
     assert writer.capability().model == "llama3.2:1b"
     assert "ollama.test:11434" in cap.note
@@ -235,7 +198,7 @@ async def test_http_errors_become_upstream_errors(
     async with httpx.AsyncClient(transport=httpx.MockTransport(respond)) as c:
         writer = writer_for(c)
         with pytest.raises(UpstreamError) as err:
-            await writer.plan(REQUEST)
+            await writer.write(REQUEST, build_plan(REQUEST), 0, [])
     assert needle in err.value.message
 
 
@@ -245,12 +208,7 @@ async def test_transport_timeout_becomes_upstream_error() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(timeout)) as c:
         with pytest.raises(UpstreamError, match="did not answer"):
-            await writer_for(c).write(REQUEST, (await _plan()), 0, [])
-
-
-async def _plan() -> Any:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(FakeServer().handler)) as c:
-        return await writer_for(c).plan(REQUEST)
+            await writer_for(c).write(REQUEST, build_plan(REQUEST), 0, [])
 
 
 # -- a real socket -----------------------------------------------------------------------------
@@ -291,13 +249,13 @@ async def test_real_socket_models_chat_and_timeout(fake: FakeServer) -> None:
     async with server:
         writer = OpenAIWriter(url, "qwen2.5:0.5b", timeout=2)
         assert await writer.list_models() == ["llama3.2:1b", "qwen2.5:0.5b"]
-        plan = await writer.plan(REQUEST)
-        assert len(plan.outline) == 4 and fake.requests[-1]["model"] == "qwen2.5:0.5b"
+        assert await writer.write(REQUEST, build_plan(REQUEST), 1, ["Milo woke."])
+        assert fake.requests[-1]["model"] == "qwen2.5:0.5b"
     slow, slow_url = await serve(FakeServer(), delay=2.0)
     async with slow:
         writer = OpenAIWriter(slow_url, "m", timeout=0.2)
         with pytest.raises(UpstreamError, match=r"did not answer within 0\.2 s"):
-            await writer.plan(REQUEST)
+            await writer.write(REQUEST, build_plan(REQUEST), 0, [])
 
 
 async def test_closed_port_becomes_upstream_error() -> None:
@@ -315,18 +273,18 @@ async def test_closed_port_becomes_upstream_error() -> None:
 async def test_edit_rules_place_pages_without_a_model() -> None:
     from workers.backends.local.editing import page_list, rename_of, rule_targets
 
-    plan = await _plan()
-    pages = ["Milo woke.", "Hazel ran.", "Milo and Hazel ate.", "They slept.", "The end came."]
+    plan = build_plan(REQUEST)  # Milo the raccoon, Ivy the owl, Rusty the deer
+    pages = ["Milo woke.", "Ivy ran.", "Milo and Ivy ate.", "They slept.", "The end came."]
     assert rule_targets("Change pages 2-4 please", pages, plan) == [1, 2, 3]
     assert rule_targets("fix page 1 and page 5", pages, plan) == [0, 4]
     assert rule_targets("a happier ending", pages, plan) == [4]
     assert rule_targets("rewrite the beginning", pages, plan) == [0]
     assert rule_targets("the second page is dull", pages, plan) == [1]
     assert rule_targets("make every page rhyme", pages, plan) == [0, 1, 2, 3, 4]
-    assert rule_targets("give Hazel a hat", pages, plan) == [1, 2]
+    assert rule_targets("give Ivy a hat", pages, plan) == [1, 2]
     assert rule_targets("add a butterfly", pages, plan) is None
     assert rule_targets("page 9", pages, plan) is None  # no such page: nothing to hold on to
     assert rename_of("Change Milo's name to Rocky", plan) == ("Milo", "Rocky")
-    assert rename_of("call the fox Ember instead", plan) == ("Hazel", "Ember")
+    assert rename_of("call the owl Ember instead", plan) == ("Ivy", "Ember")
     assert rename_of("rename the moon to Luna", plan) is None
     assert page_list([2, 0, 3]) == "pages 1, 3 and 4" and page_list([4]) == "page 5"

@@ -23,7 +23,6 @@ from workers.backends.local import LlamaWriter
 from workers.backends.local.answers import load_json
 from workers.backends.local.models import default_gguf
 from workers.backends.local.prose import clean_prose
-from workers.backends.local.repair import repair_header, repair_outline
 from workers.runner import execute_job
 
 ENDS = tuple(".!?\"'\u201d")
@@ -88,43 +87,6 @@ def test_truncated_json_is_closed() -> None:
     assert load_json(fenced) == {"pages": [2, 3]}
     assert load_json("no json here") is None
     assert load_json('{"a": "line\nbreak"}') == {"a": "line\nbreak"}
-
-
-def test_garbled_plan_is_repaired_deterministically() -> None:
-    garbled = {
-        "title": "The Red-eared Slobbering Mantis",
-        "characters": [
-            {"name": "Hedgehog_1", "species": "Greco-Roman", "colors": ["Lemon"], "trait": "Red"},
-            {"name": "Hedgehog_1", "species": "owl", "colors": "blue and gold", "clothing": "hat"},
-        ],
-        "setting": "{2018,JULY,3}",
-        "moral": "This one-sentence summary is the moral.",
-        "summary": "Pip the hedgehog is too shy to dance. Then she",
-    }
-    items = [
-        {"title": "Shy", "summary": "Pip hides behind a big mushroom at the party."},
-        {"title": "Shy", "summary": "Pip hides behind a big mushroom at the party."},
-        {"title": "", "summary": "\n"},
-    ]
-    header = repair_header(garbled, REQUEST)
-    plan = repair_outline(header, items, REQUEST)
-    hero, friend = plan.characters
-    assert hero.species == "hedgehog" and hero.name.isalpha() and hero.name != "Hedgehog"
-    assert hero.colors and hero.clothing and hero.trait not in ("red", "")
-    assert friend.species == "owl" and friend.colors == ("blue", "gold")
-    assert friend.name != hero.name and friend.clothing == "hat"
-    assert plan.setting == "the meadow"
-    assert plan.title == f"{hero.name} the Hedgehog"
-    assert "summary" not in plan.moral.lower() and plan.moral.startswith("It is good to")
-    assert plan.summary == "Pip the hedgehog is too shy to dance."
-    assert len(plan.outline) == 4
-    assert len({o.summary for o in plan.outline}) == 4
-    assert len({o.title for o in plan.outline}) == 4
-    assert plan.outline[0].summary.startswith("Pip hides")
-    assert all(o.characters for o in plan.outline)
-    assert plan == repair_outline(repair_header(garbled, REQUEST), items, REQUEST)
-    nothing = repair_outline(repair_header(None, REQUEST), [], REQUEST)
-    assert len(nothing.outline) == 4 and nothing.characters[0].species == "hedgehog"
 
 
 # -- a real book -------------------------------------------------------------------------------

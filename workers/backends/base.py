@@ -46,6 +46,9 @@ class Character:
     clothing: str
     trait: str
     seed: int
+    # What the story calls them where the prompt said ("lighthouse keeper"); "" means the
+    # species word. The species still decides how they are drawn.
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,12 @@ class OutlineItem:
     summary: str
     characters: tuple[str, ...]
     setting: str
+    # The page's scene beyond its place, for pictures and for the writer: weather (clear |
+    # storm | rain | snow | wind | fog, "" = clear), time of day (day | dusk | night, "" = day)
+    # and what happens, in a few words.
+    weather: str = ""
+    time: str = ""
+    action: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,10 @@ class StoryPlan:
     setting: str
     moral: str
     summary: str
+    # The prompt's own words for the place and the central event ("the lighthouse on the
+    # rocky coast", "a storm"), carried to every page's prompt; "" where it named none.
+    place: str = ""
+    event: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +106,9 @@ class ImagePrompt:
     kind: str = "page"  # page | cover | panel | image
     # A provider's model for this one picture (a StoryNote modelId); empty: the backend's own.
     model: str = ""
+    weather: str = ""  # as OutlineItem.weather
+    time: str = ""  # as OutlineItem.time
+    action: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +248,10 @@ def describe_character(character: Character) -> str:
     colors = " and ".join(character.colors) if character.colors else "plain"
     wearing = f", wearing a {character.clothing}" if character.clothing else ""
     trait = f", {character.trait}" if character.trait else ""
-    return f"{character.name}, a {colors} {character.species}{wearing}{trait}"
+    kind = character.species
+    if character.role and character.role != character.species:
+        kind = f"{character.species} ({character.role})"
+    return f"{character.name}, a {colors} {kind}{wearing}{trait}"
 
 
 def picture_prompt(
@@ -258,12 +277,19 @@ def picture_prompt(
         if not cast and plan.characters:
             cast = [plan.characters[0]]
     setting = item.setting or plan.setting
+    place = plan.place if setting == plan.setting and plan.place else setting
     parts = [
         f"{style.replace('_', ' ')} style children's book illustration",
-        f"setting: {setting}",
+        f"setting: {place}",
     ]
+    if item.weather and item.weather != "clear":
+        parts.append(f"weather: {item.weather}")
+    if item.time and item.time != "day":
+        parts.append(f"time: {item.time}")
     if kind == "cover":
         parts.append(f"book cover for '{plan.title}'")
+    if item.action:
+        parts.append(f"action: {item.action}")
     if item.summary:
         parts.append(f"scene: {item.summary}")
     if cast:
@@ -279,4 +305,7 @@ def picture_prompt(
         width=width,
         height=height,
         kind=kind,
+        weather=item.weather,
+        time=item.time,
+        action=item.action,
     )

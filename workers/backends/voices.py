@@ -204,55 +204,19 @@ def voiced(pcm: Pcm, voice: Voice) -> Pcm:
 # -- measuring ---------------------------------------------------------------------------------
 
 
-def _frames(x: Floats, size: int, hop: int) -> Floats:
-    if len(x) < size:
-        x = np.concatenate([x, np.zeros(size - len(x))])
-    count = 1 + (len(x) - size) // hop
-    return np.lib.stride_tricks.as_strided(
-        x, shape=(count, size), strides=(x.strides[0] * hop, x.strides[0]), writeable=False
-    )
-
-
 def median_f0(pcm: Pcm, fmin: float = 40.0, fmax: float = 500.0) -> float:
-    """The median fundamental frequency (Hz) over the clearly voiced frames (each 2.5 periods of
-    ``fmin`` long), by normalised autocorrelation; 0.0 when nothing is voiced. For tests and
-    checks, not for tuning audio."""
-    x = to_float(pcm)
-    rate = pcm.rate
-    size, hop = int(rate * max(0.040, 2.5 / fmin)), int(rate * 0.010)
-    frames = _frames(np.ascontiguousarray(x), size, hop)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    energy = np.sqrt((frames**2).mean(axis=1))
-    if not len(energy) or energy.max() <= 0:
+    """The median fundamental frequency (Hz) over the voiced frames, by Praat's pitch tracker
+    (through parselmouth); 0.0 when nothing is voiced. For tests and checks, not for tuning
+    audio: Praat's path finder keeps a low voice from being read an octave off, which a plain
+    autocorrelation peak does on real speech."""
+    import parselmouth
+
+    if pcm.frames < int(pcm.rate * 3 / fmin):
         return 0.0
-    loud = frames[energy > energy.max() * 0.1]  # within 20 dB of the loudest frame
-    if not len(loud):
-        return 0.0
-    window = np.hanning(size)
-    spectrum = np.fft.rfft(loud * window, n=2 * size, axis=1)
-    ac = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :size]
-    ac = ac / np.maximum(ac[:, :1], 1e-12)
-    # Divided by the window's own autocorrelation (Boersma 1993), a periodic frame scores near
-    # 1 at its period however long that period is, so low voices are not read an octave high.
-    own = np.fft.irfft(np.abs(np.fft.rfft(window, n=2 * size)) ** 2)[:size]
-    ac = ac / np.maximum(own / own[0], 1e-3)
-    lo, hi = max(2, int(rate / fmax)), min(size - 2, int(rate / fmin))
-    f0s: list[float] = []
-    for row in ac:
-        window = row[lo:hi]
-        best = int(np.argmax(window))
-        if window[best] < 0.45:
-            continue  # unvoiced or noisy
-        # The earliest peak almost as strong as the best avoids reading an octave low.
-        candidates = np.flatnonzero(window >= 0.9 * window[best])
-        lag = lo + int(candidates[0])
-        while lag + 1 < hi and row[lag + 1] > row[lag]:
-            lag += 1
-        a, b, c = row[lag - 1], row[lag], row[lag + 1]
-        denom = a - 2 * b + c
-        shift = 0.5 * (a - c) / denom if denom < 0 else 0.0
-        f0s.append(rate / (lag + shift))
-    return float(np.median(f0s)) if f0s else 0.0
+    sound = parselmouth.Sound(to_float(pcm), sampling_frequency=pcm.rate)
+    track = sound.to_pitch_ac(pitch_floor=fmin, pitch_ceiling=fmax).selected_array["frequency"]
+    voiced_frames = track[track > 0]
+    return float(np.median(voiced_frames)) if len(voiced_frames) else 0.0
 
 
 # -- decoding ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from gateway.core.errors import Conflict, InvalidState, NotFound
 from gateway.core.jobs import JobInfo, JobStatus
 from workers.pipelines.book import assemble, job_path
 from workers.pipelines.compose import jpeg_bytes
+from workers.pipelines.plan_rename import follow_renames
 from workers.pipelines.render import Renderer
 from workers.pipelines.spec import (
     Draft,
@@ -29,6 +30,7 @@ from workers.pipelines.spec import (
     joiner_of,
     page_file,
     plan_from_dict,
+    plan_to_dict,
     request_from_dict,
     split_text,
     unit_texts,
@@ -126,6 +128,11 @@ async def edit_book(
     if not changes:
         return reply, [], result
     specs, changed = _apply(specs, changes)
+    # A renamed character is renamed in the bible too: later pictures, edits and the title
+    # know them by the new name.
+    plan = follow_renames(plan, texts, [changes.get(i, t) for i, t in enumerate(texts)])
+    result["plan"] = plan_to_dict(plan)
+    result["title"] = plan.title
 
     storage = services.storage
     account, total = job.account_id, len(specs)

@@ -141,6 +141,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> StoryPlan:
             clothing=str(c.get("clothing", "")),
             trait=str(c.get("trait", "")),
             seed=int(c.get("seed", 0)),
+            role=str(c.get("role", "")),
         )
         for c in data.get("characters", ())
     )
@@ -151,6 +152,9 @@ def plan_from_dict(data: Mapping[str, Any]) -> StoryPlan:
             summary=str(o.get("summary", "")),
             characters=tuple(str(x) for x in o.get("characters", ())),
             setting=str(o.get("setting", "")),
+            weather=str(o.get("weather", "")),
+            time=str(o.get("time", "")),
+            action=str(o.get("action", "")),
         )
         for o in data.get("outline", ())
     )
@@ -161,6 +165,8 @@ def plan_from_dict(data: Mapping[str, Any]) -> StoryPlan:
         setting=str(data.get("setting", "")),
         moral=str(data.get("moral", "")),
         summary=str(data.get("summary", "")),
+        place=str(data.get("place", "")),
+        event=str(data.get("event", "")),
     )
 
 

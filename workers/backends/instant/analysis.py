@@ -24,7 +24,7 @@ from workers.backends.instant.world import (
     TRAIT_WORDS,
 )
 
-__all__ = ["Analysis", "analyse"]
+__all__ = ["Analysis", "analyse", "lexicon_hits", "lexicon_kinds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,9 @@ class Analysis:
     extras: tuple[str, ...]
     role: str | None
     gender: str | None  # "m" | "f" hint for the hero
+    # The setting a place word names outright ("forest"), not one only hinted at ("tree"):
+    # a prompt's role ("pirate") outranks a hint but not a named place.
+    strong_setting: str | None = None
 
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -191,13 +194,21 @@ def _first(hits: list[tuple[int, str, str]], kind: str) -> str | None:
     return None
 
 
-def analyse(text: str) -> Analysis:
-    lower = text.lower()
-    tokens = [(m.start(), m.group().lower()) for m in _TOKEN.finditer(lower)]
-    hits: list[tuple[int, str, str]] = []
-    for pos, tok in tokens:
-        for kind, key in _WORDS.get(tok) or _WORDS.get(tok.rstrip("s")) or ():
-            hits.append((pos, kind, key))
+def lexicon_kinds(word: str) -> tuple[tuple[str, str], ...]:
+    """The (kind, key) pairs one lower-case word has in the lexicon (a plural "s" allowed)."""
+    return _WORDS.get(word) or _WORDS.get(word.rstrip("s")) or ()
+
+
+def lexicon_hits(text: str) -> list[tuple[int, str, str, str]]:
+    """Every lexicon word in ``text`` as (position, word as written, kind, key), in order."""
+    return sorted(_hits(text.lower()))
+
+
+def _hits(lower: str) -> list[tuple[int, str, str, str]]:
+    hits: list[tuple[int, str, str, str]] = []
+    for m in _TOKEN.finditer(lower):
+        for kind, key in lexicon_kinds(m.group()):
+            hits.append((m.start(), m.group(), kind, key))
     for word, kind, key in _SUBSTRINGS:
         pos = lower.find(word)
         while pos >= 0:
@@ -206,13 +217,19 @@ def analyse(text: str) -> Analysis:
                 rest = re.match(r"[\w]*", lower[pos + len(word) :])
                 tail = rest.group() if rest else ""
                 if start_ok and (tail == "" or tail in _KO_PARTICLES):
-                    hits.append((pos, kind, key))
+                    hits.append((pos, word, kind, key))
                     break
             else:
-                hits.append((pos, kind, key))
+                hits.append((pos, word, kind, key))
                 break
             pos = lower.find(word, pos + 1)
-    hits.sort()
+    return hits
+
+
+def analyse(text: str) -> Analysis:
+    lower = text.lower()
+    tokens = [(m.start(), m.group().lower()) for m in _TOKEN.finditer(lower)]
+    hits = [(pos, kind, key) for pos, _word, kind, key in sorted(_hits(lower))]
     words = {t for _p, t in tokens}
 
     species: list[str] = []
@@ -264,4 +281,5 @@ def analyse(text: str) -> Analysis:
         extras=tuple(dict.fromkeys(extras)),
         role=role,
         gender=gender,
+        strong_setting=_first(hits, "strong"),
     )

@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 
 from workers.backends.base import Character, OutlineItem, StoryPlan, StoryRequest, stable_seed
+from workers.backends.instant.bible import event_key, event_line
 from workers.backends.instant.phrasebook import BEATS, Phrasebook, render
 from workers.backends.instant.story import (
     COUNTS,
@@ -157,8 +158,67 @@ def _dialogue_paragraph(decks: Decks, beat: str) -> list[Sentence]:
     return [(line, i % 2) for i, line in enumerate(lines[: 2 + decks.rng.randrange(2)])]
 
 
+def _names_lead(page: Page) -> bool:
+    """Whether a page names the hero or the page's first friend (the prompt's second
+    character, where it has one): narrated, or speaking in a conversation."""
+    return any(_leads(t) or speaker >= 0 for para in page for t, speaker in para)
+
+
+def _leads(template: str) -> bool:
+    return "{H" in template or "{F" in template
+
+
+def _name_the_lead(page: Page, own: int, decks: Decks, beat: str) -> Page:
+    """``page`` with its last story sentence swapped for one that names the hero or the
+    friend, so every page says who it is about (toddler lines such as "Oh no!" name nobody)."""
+    para = list(page[own])
+    on_page = {t for p in page for t, _s in p}
+    spot = max((i for i, (t, s) in enumerate(para) if s < 0 and t in decks.rank), default=-1)
+    for source in (beat, "journey"):
+        pool = [
+            t
+            for t in decks.primary[source]
+            if _leads(t) and t not in on_page and t not in decks.used[source]
+        ]
+        if pool and spot >= 0:
+            choice = decks.rng.choice(pool)
+            decks.used[source].add(choice)
+            para[spot] = (choice, -1)
+            break
+    else:
+        para.append((decks.book.found, -1))
+    return (*page[:own], tuple(para), *page[own + 1 :])
+
+
+def _premise_lines(
+    world: World, arc: Sequence[str], index: int, levels: str, nth: int
+) -> tuple[list[Sentence], list[Sentence]]:
+    """The premise's own sentences for a page: page one opens by telling the prompt back and
+    meeting the hero as the prompt describes them, the prompt's second character is met where
+    the hero first meets a friend, and the event comes in on the trouble pages and ends on the
+    turn ("At last the storm passed")."""
+    front: list[Sentence] = []
+    back: list[Sentence] = []
+    beat = arc[index]
+    premise, meet = world.premise, world.book.meet if world.roles else ()
+    if index == 0 and premise.statement and world.book.lead:
+        front.append((world.book.lead, -1))
+    if index == 0 and meet and premise.characters and premise.characters[0].role:
+        back.append((meet[0], -1))
+    meeting = arc.index("want") if "want" in arc else 0
+    if index == meeting and len(meet) > 1 and len(premise.characters) > 1:
+        back.append((meet[1], -1))
+    key = event_key(world.premise)
+    if key and (beat == "trouble" or (beat == "turn" and not world.premise.weather_all)):
+        line = event_line(world.book.events, key, beat, levels, nth)
+        if line:
+            (front if beat == "trouble" else back).append((line, -1))
+    return front, back
+
+
 def layout(request: StoryRequest, world: World, salt: str = "") -> list[Page]:
-    """Every page's templates, chosen for the whole book at once so no two pages repeat."""
+    """Every page's templates, chosen for the whole book at once so no two pages repeat, each
+    naming its hero, page one telling the prompt back and the event on the pages it happens."""
     rng = random.Random(layout_seed(request, "pages" + salt))
     novel = request.format == "novel"
     levels = "mr" if novel else LEVELS.get(request.age_range, "m")
@@ -177,23 +237,32 @@ def layout(request: StoryRequest, world: World, salt: str = "") -> list[Page]:
             _paragraph(decks, world, request, beat, count, levels, specials=specials, single=single)
         )
 
-    for beat in arc:
+    told = {"trouble": 0, "turn": 0}
+    for index, beat in enumerate(arc):
+        front, back = _premise_lines(world, arc, index, levels, told.get(beat, 0))
+        if beat in told:
+            told[beat] += 1
         page: Page = ()
+        own = 0
         for _attempt in range(6):
             if novel:  # a chapter: the beat's paragraph, the road around it, a conversation
                 middle = "trouble" if beat == "trouble" else "journey"
-                own = paragraph(beat, rng.randint(3, 5), True)
+                mine = (*front, *paragraph(beat, rng.randint(3, 5), True), *back)
                 road = [
                     paragraph(middle, rng.randint(3, 5), False) for _ in range(rng.randint(2, 3))
                 ]
-                paras = [*road, own] if beat in ("turn", "ending") else [own, *road]
+                paras = [*road, mine] if beat in ("turn", "ending") else [mine, *road]
                 talk = tuple(_dialogue_paragraph(decks, beat))
                 paras.insert(1 + rng.randrange(len(paras) - 1), talk)
                 page = tuple(paras)
+                own = page.index(mine)
             else:
-                page = (paragraph(beat, rng.randint(low, high), True),)
-            if page not in seen:
+                count = max(1, rng.randint(low, high) - len(front) - len(back))
+                page = ((*front, *paragraph(beat, count, True), *back),)
+            if page not in seen and _names_lead(page):
                 break
+        if not _names_lead(page):
+            page = _name_the_lead(page, own, decks, beat)
         if page in seen:  # every redraw collided: make it unique by adding one more line
             page = (page[0] + ((decks.draw("journey", set()), -1),), *page[1:])
         seen.add(page)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from workers.backends.base import Character
 from workers.backends.instant.world import COLORS
@@ -16,7 +16,23 @@ from workers.backends.instant.world import COLORS
 RGB = tuple[int, int, int]
 Box = tuple[float, float, float, float]
 
-__all__ = ["Look", "Pen", "clothing", "ears", "eyes", "headwear", "mix", "rgb", "smile", "tail"]
+__all__ = [
+    "LIT",
+    "Look",
+    "Pen",
+    "Scene",
+    "clothing",
+    "ears",
+    "eyes",
+    "gradient",
+    "headwear",
+    "mix",
+    "rgb",
+    "smile",
+    "tail",
+]
+
+LIT: RGB = (250, 225, 120)  # a window with the lamp on
 
 
 def rgb(name: str, default: RGB = (150, 150, 150)) -> RGB:
@@ -41,10 +57,30 @@ class Look:
     gradients: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """What a painted setting tells the illustrator: where and how the characters stand."""
+
+    ground_y: float  # pixel row the characters stand on
+    ground: RGB  # colour under their feet, for shadows
+    floating: bool  # underwater or in the sky: no shadows
+    water_y: float | None = None  # where swimmers (a whale, a fish) float, if there is open sea
+    indoors: bool = False  # no rain or snow falls in front of the characters
+
+
+def gradient(width: int, height: int, top: RGB, bottom: RGB, smooth: bool) -> Image.Image:
+    """A vertical ramp from ``top`` to ``bottom``; one flat colour for flat styles."""
+    if not smooth:
+        return Image.new("RGB", (width, height), mix(top, bottom, 0.5))
+    ramp = Image.linear_gradient("L").resize((width, max(1, height)))
+    return ImageOps.colorize(ramp, top, bottom)
+
+
 class Pen:
     def __init__(self, draw: ImageDraw.ImageDraw, look: Look, scale: float) -> None:
         self.d = draw
         self.look = look
+        self.scale = scale  # output pixels per working-canvas pixel
         self.w = max(1, round(look.outline * scale)) if look.outline else 0
 
     def _ink(self) -> RGB | None:

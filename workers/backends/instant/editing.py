@@ -29,6 +29,12 @@ _RENAME = (
     ),
     re.compile(r"rename\s+(?:the\s+)?(.+?)\s+(?:to|as)\s+[\"'“]?([^\W\d_][\w'-]*)", re.IGNORECASE),
     re.compile(r"call\s+(?:the\s+)?(.+?)\s+[\"'“]?([^\W\d_][\w'-]*)[\"'”]?\s+instead", re.I),
+    # "call the whale Bubbles": the name is the instruction's last word
+    re.compile(
+        r"\bcall\s+(?:the\s+)?(.+?)\s+[\"'“]?([^\W\d_][\w'-]*)[\"'”]?"
+        r"(?:\s+(?:please|from\s+now\s+on|throughout|everywhere))?\s*[.!]?\s*$",
+        re.I,
+    ),
     re.compile(r"(?:the\s+)?(.+?)(?:'s)?\s+name\s+should\s+be\s+([^\W\d_][\w'-]*)", re.I),
 )
 _HERO_WORDS = ("main character", "hero", "heroine", "protagonist", "lead", "main")
@@ -93,6 +99,8 @@ def _rename(text: str, old: str, new: str, korean: bool) -> str:
 
 
 def _who(ref: str, plan: StoryPlan, world: World) -> Character | None:
+    """The character an instruction's words name: by name, as the hero, by the role the prompt
+    gave them ("the lighthouse keeper", or just "the keeper"), by species, as the friend."""
     ref = ref.strip().strip("\"'“”").lower()
     characters = plan.characters
     for c in characters:
@@ -100,6 +108,13 @@ def _who(ref: str, plan: StoryPlan, world: World) -> Character | None:
             return c
     if any(w in ref for w in _HERO_WORDS):
         return characters[0]
+    for test in (
+        lambda c: re.search(rf"(?<!\w){re.escape(c.role.lower())}(?!\w)", ref),
+        lambda c: re.search(rf"(?<!\w){re.escape(c.role.lower().split()[-1])}(?!\w)", ref),
+    ):
+        found = [c for c in characters if c.role and test(c)]
+        if found:
+            return found[0]
     for c in characters:
         local = world.book.species.get(c.species, c.species).partition(":")[0].split("|")[-1]
         if c.species in ref or local.lower() in ref:

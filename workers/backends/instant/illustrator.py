@@ -1,8 +1,9 @@
 """The instant illustrator: procedural pictures drawn with Pillow, no model, no fonts.
 
-A picture is composed on a small working canvas (the setting's background, the props the text
-mentions, the page's characters in their own colours), finished with the style's filter and
-enlarged to the requested size. The layout depends only on the prompt, never on the style, so
+A picture is composed on a small working canvas (the setting's background under the page's
+sky, its weather and time of day, the props the text mentions, the page's characters in their
+own colours, then rain or snow in front), finished with the style's filter and enlarged to
+the requested size. The layout depends only on the prompt, never on the style, so
 one page in two styles shows the same scene two ways.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
@@ -20,37 +20,28 @@ from workers.backends.base import Capability, ImagePrompt, stable_seed
 from workers.backends.instant.analysis import analyse
 from workers.backends.instant.drawing import Pen, mix
 from workers.backends.instant.figures import draw_character
-from workers.backends.instant.scenery import draw_prop, paint_scene, rainbow
+from workers.backends.instant.props import draw_prop, rainbow
+from workers.backends.instant.scenery import SCENE_KEYS, paint_scene
 from workers.backends.instant.styles import STYLE_NAMES, style_for
-from workers.backends.instant.world import SETTINGS
+from workers.backends.instant.weather import sky_for, weather_front
+from workers.backends.instant.world import SPECIES
 
 __all__ = ["InstantIllustrator", "render_picture"]
 
 WORKING_SIZE = 320  # long side of the canvas the scene is composed on
-_NIGHT = re.compile(
-    r"\b(night|moon|bedtime|evening|good night|stars come out|noche|nuit|nacht|notte|noite)\b"
-    r"|ночь|вечер|夜|晚上|밤",
-    re.IGNORECASE,
-)
-_SUNSET = re.compile(r"\b(sunset|dusk|twilight|golden light)\b", re.IGNORECASE)
-_STORM = re.compile(r"\b(storm|wind|thunder|rain|dark|tormenta|orage|sturm|tempesta)\b", re.I)
+_SWIMMERS = ("fish", "octopus")  # bodies drawn in the water where a scene has open sea
 
 
 def _setting(prompt: ImagePrompt) -> str:
     key = prompt.setting.strip().lower()
-    if key in SETTINGS:
+    if key in SCENE_KEYS:
         return key
     return analyse(f"{prompt.setting} {prompt.text}").setting or "meadow"
 
 
-def _mood(text: str) -> str:
-    if _NIGHT.search(text):
-        return "night"
-    if _STORM.search(text):
-        return "storm"
-    if _SUNSET.search(text):
-        return "sunset"
-    return "day"
+def _swims(species: str) -> bool:
+    anatomy = SPECIES.get(species)
+    return anatomy is not None and anatomy.body in _SWIMMERS
 
 
 def _compose(prompt: ImagePrompt, size: tuple[int, int], style_name: str) -> Image.Image:
@@ -71,7 +62,8 @@ def _compose(prompt: ImagePrompt, size: tuple[int, int], style_name: str) -> Ima
     pen = Pen(draw, style.look, max(w, h) / WORKING_SIZE)
     text = prompt.text
     setting = _setting(prompt)
-    scene = paint_scene(img, pen, setting, _mood(text), rng, style.look.gradients)
+    sky = sky_for(prompt.weather, prompt.time, text)
+    scene = paint_scene(img, pen, setting, sky, rng, style.look.gradients)
     found = analyse(text)
     if "rainbow" in found.extras:
         rainbow(draw, w, h)
@@ -106,8 +98,12 @@ def _compose(prompt: ImagePrompt, size: tuple[int, int], style_name: str) -> Ima
         bob = -h * 0.06 * rng.random() if scene.floating else 0.0
         side = 1 if slots[i] < w / 2 else -1
         base = scene.ground_y + (h * 0.04 if prompt.kind == "cover" and i else 0) + bob
-        draw_character(pen, cast[i], slots[i], base, min(sizes[i], base * 0.92), side, shadow)
-    if setting == "snow":
+        own_shadow = shadow
+        if scene.water_y is not None and _swims(cast[i].species):
+            base, own_shadow = scene.water_y + h * 0.08 * (i % 2), None
+        draw_character(pen, cast[i], slots[i], base, min(sizes[i], base * 0.92), side, own_shadow)
+    weather_front(pen, w, h, sky, rng, scene.indoors)
+    if setting == "snow" and sky.weather != "snow":
         for _ in range(60):
             pen.dot(rng.uniform(0, w), rng.uniform(0, h), h * 0.008, (255, 255, 255))
     finished = style.finish(img, rng)

@@ -13,7 +13,14 @@ Each language ships one :class:`Phrasebook` (in ``instant/lang/``). Templates ar
 ``{things} {many} {things_t}``
     the story's object, plural, as "lots of ...", and title-cased for English titles;
 ``{trait} {moral}``
-    the hero's trait and the book's moral.
+    the hero's trait and the book's moral;
+``{h_np} {h_npt}`` (and ``f_``, ``g_``)
+    the character as the prompt describes them, with an indefinite or a definite article
+    ("a shy lighthouse keeper");
+``{gist} {event} {event_the} {over}``
+    the prompt told back ("how a shy keeper befriends a whale"), its event with an indefinite
+    and a definite article ("a storm", "the storm"), and where weather rolls in ("over the
+    sea"); only the premise sentences (``lead``, ``events``, ``meet``) use these.
 
 Gendered words are written ``((masculine|feminine))`` for the hero, ``[[...|...]]`` for the
 friend and ``<<...|...>>`` for the second friend. Korean particles are a format spec:
@@ -27,7 +34,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -60,6 +67,19 @@ class Phrasebook:
     speaker: str
     extras: Mapping[str, str]
     found: str
+    # Page one's first sentence, telling the prompt back: "This is the story of {gist}."
+    lead: str = ""
+    # A title naming the hero and the prompt's second character: "{H} y {f_the}".
+    pair: str = ""
+    # The prompt's event on the pages where it happens, level-tagged like beats: keys are the
+    # weather (storm, rain, snow, wind, fog) or "event" for any other, "<key>_turn" for the
+    # page it ends on. A language without a key says nothing of that event in its text.
+    events: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Where the prompt's roles are the book's words (English): the hero and the prompt's second
+    # character named as the prompt describes them, at the end of page one ("... as Ivy, the
+    # shy lighthouse keeper.") and of the page where they first meet ("... met Oscar, a lost
+    # whale.").
+    meet: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -74,6 +94,7 @@ class Phrasebook:
             "summaries",
             "lines",
             "extras",
+            "events",
         ):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 

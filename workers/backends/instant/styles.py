@@ -77,12 +77,23 @@ def _flat(img: Image.Image, rng: random.Random) -> Image.Image:
 
 
 def _watercolor(img: Image.Image, rng: random.Random) -> Image.Image:
-    soft = Image.blend(img, Image.new("RGB", img.size, (255, 253, 245)), 0.3)
-    soft = soft.filter(ImageFilter.GaussianBlur(1.8 * _k(img)))
-    blooms = _noise((max(1, img.width // 12), max(1, img.height // 12)), rng, 218, 255)
-    soft = _multiply(soft, blooms.resize(img.size, Image.Resampling.BICUBIC))
-    edges = soft.convert("L").filter(ImageFilter.FIND_EDGES).point(lambda v: 255 - min(120, v * 3))
-    return _multiply(_multiply(soft, edges), _noise(img.size, rng, 236, 255))
+    """Transparent washes on rough paper: no ink, edges that bleed, pigment pooling at rims."""
+    w, h = img.size
+    k = _k(img)
+    paper = Image.new("RGB", img.size, (252, 248, 236))
+    wash = Image.blend(ImageEnhance.Color(img).enhance(1.15), paper, 0.2)
+    # Where the paper was wet the colour ran far; elsewhere it only softened.
+    damp = wash.filter(ImageFilter.GaussianBlur(0.7 * k))
+    wet = wash.filter(ImageFilter.GaussianBlur(2.4 * k))
+    wetness = _noise((max(1, w // 28), max(1, h // 28)), rng, 0, 190)
+    bled = Image.composite(wet, damp, wetness.resize(img.size, Image.Resampling.BICUBIC))
+    # Pigment gathers where a wash dried: a faint rim in the wash's own hue, never black.
+    rims = bled.convert("L").filter(ImageFilter.FIND_EDGES).point(lambda v: 255 - min(36, v * 2))
+    pooled = ImageChops.multiply(bled, Image.merge("RGB", (rims, rims, rims)))
+    blooms = _noise((max(1, w // 14), max(1, h // 14)), rng, 222, 255)
+    pooled = _multiply(pooled, blooms.resize(img.size, Image.Resampling.BICUBIC))
+    grain = _noise(img.size, rng, 226, 255).filter(ImageFilter.GaussianBlur(0.6 * k))
+    return _multiply(pooled, grain.point(lambda v: min(255, v + 8)))
 
 
 def _sketch(img: Image.Image, rng: random.Random) -> Image.Image:
@@ -153,10 +164,18 @@ def _three_d(img: Image.Image, rng: random.Random) -> Image.Image:
 
 
 def _comic(img: Image.Image, rng: random.Random) -> Image.Image:
-    bold = ImageOps.posterize(ImageEnhance.Color(img).enhance(1.3), 3)
-    light = bold.convert("L").point(lambda v: 255 if v > 150 else 0)
-    dotted = _multiply(bold, _dots(img.size, 4, 170))
-    return Image.composite(dotted, bold, light)
+    """Flat saturated inks and halftone dots on the light tones; the pen inks every shape."""
+    k = _k(img)
+    vivid = ImageEnhance.Contrast(ImageEnhance.Color(img).enhance(1.7)).enhance(1.1)
+    bold = ImageOps.posterize(vivid, 3)
+    tone = bold.convert("L")
+    period = max(4, round(5 * k))
+    screen = _dots(img.size, period, 0, 255).point(lambda v: 255 - v)
+    light = tone.point(lambda v: 255 if 110 < v < 245 else 0)
+    dotted = ImageChops.multiply(bold, Image.new("RGB", img.size, (150, 140, 150)))
+    mask = ImageChops.multiply(screen, light)
+    inked = Image.composite(dotted, bold, mask)
+    return inked
 
 
 def _crayon(img: Image.Image, rng: random.Random) -> Image.Image:
@@ -202,7 +221,7 @@ _STYLES = {
     "graphic_novel": Style("graphic_novel", Look(outline=4, ink=(0, 0, 0)), _graphic_novel),
     "oil_painting": Style("oil_painting", Look(outline=0), _oil),
     "3d": Style("3d", Look(outline=0, shade=True), _three_d),
-    "comic_style": Style("comic_style", Look(outline=3, ink=(0, 0, 0)), _comic, border=True),
+    "comic_style": Style("comic_style", Look(outline=4, ink=(0, 0, 0)), _comic, border=True),
     "crayon": Style("crayon", Look(outline=2, ink=(70, 50, 60)), _crayon),
     "colored_pencil": Style("colored_pencil", Look(outline=1, ink=(90, 80, 80)), _colored_pencil),
     "paper_cut": Style("paper_cut", Look(outline=0, gradients=False), _paper_cut),

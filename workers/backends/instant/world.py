@@ -115,6 +115,35 @@ ROLES: Final = MappingProxyType(
     }
 )
 
+# What a prompt's person wears, by the last word of their role ("lighthouse keeper" -> keeper),
+# for the trades ROLES does not dress; the illustrator reads the garment's last word.
+ROLE_CLOTHES: Final = MappingProxyType(
+    {
+        "keeper": "yellow coat",
+        "fisherman": "yellow coat",
+        "sailor": "navy cap",
+        "captain": "navy cap",
+        "baker": "white chef hat",
+        "cook": "white chef hat",
+        "teacher": "green sweater",
+        "nurse": "white coat",
+        "scientist": "white coat",
+        "inventor": "white coat",
+        "vet": "white coat",
+        "firefighter": "red hat",
+        "ranger": "green hat",
+        "gardener": "blue overalls",
+        "builder": "orange vest",
+        "painter": "purple cap",
+        "grandmother": "purple sweater",
+        "grandma": "purple sweater",
+        "grandfather": "brown vest",
+        "grandpa": "brown vest",
+        "fairy": "pink bow",
+        "mermaid": "teal bow",
+    }
+)
+
 SPECIES_WORDS: Final = MappingProxyType(
     {
         "fox": "fox foxes vixen",
@@ -156,7 +185,7 @@ SPECIES_WORDS: Final = MappingProxyType(
 SETTINGS: Final = tuple(
     (
         "forest meadow garden farm sea beach river sky city home school space mountain castle "
-        "jungle snow"
+        "jungle snow coast"
     ).split()
 )
 
@@ -168,17 +197,23 @@ SETTING_WORDS: Final = MappingProxyType(
         "garden": ("garden gardens", "vegetables"),
         "farm": ("farm farmyard barn", "cow cows"),
         "sea": ("sea ocean oceans underwater reef", "coral mermaid"),
-        "beach": ("beach shore seaside island", "sand"),
+        "beach": ("beach seaside island", "sand"),
         "river": ("river lake pond stream", "boat"),
         "sky": ("sky clouds", "cloud fly flying kite"),
         "city": ("city town street streets village", "bus"),
         "home": ("home house bedroom kitchen room", "bed bedtime"),
         "school": ("school classroom kindergarten", "teacher class"),
         "space": ("space planet planets galaxy spaceship mars", "rocket moon star stars"),
-        "mountain": ("mountain mountains hill hills valley", "cliff"),
+        "mountain": ("mountain mountains hill hills valley", ""),
         "castle": ("castle kingdom palace tower", ""),
         "jungle": ("jungle rainforest safari", ""),
         "snow": ("snow snowy ice icy winter arctic polar", "frozen"),
+        # A rocky shore with a lighthouse; sand and swimming stay "beach".
+        "coast": (
+            "coast coasts coastline lighthouse lighthouses cliff cliffs harbour harbor "
+            "harbours harbors shore shoreline port",
+            "rocks rocky waves",
+        ),
     }
 )
 
@@ -200,6 +235,7 @@ NEIGHBOURS: Final = MappingProxyType(
         "castle": ("forest", "garden", "meadow"),
         "jungle": ("river", "mountain", "beach"),
         "snow": ("mountain", "sea", "forest"),
+        "coast": ("sea", "beach", "sky"),
     }
 )
 
@@ -221,6 +257,7 @@ FAUNA: Final = MappingProxyType(
         "castle": ("dragon", "unicorn", "mouse", "horse"),
         "jungle": ("monkey", "tiger", "elephant", "frog"),
         "snow": ("penguin", "bear", "wolf", "whale"),
+        "coast": ("whale", "bird", "fish", "turtle"),
     }
 )
 
@@ -337,6 +374,7 @@ SETTING_THINGS: Final = MappingProxyType(
         "castle": ("candies", "cookies"),
         "jungle": ("berries", "flowers"),
         "snow": ("cookies", "shells"),
+        "coast": ("shells", "stars"),
     }
 )
 

@@ -18,8 +18,9 @@ __all__ = ["InstantWriter"]
 class InstantWriter:
     """Writes a whole book from templates in microseconds; the same request, the same words.
 
-    The plan comes from the prompt (its animals, names, places and lesson), pages follow a
-    beginning/middle/end arc, and the text is shaped by age band, tone and language.
+    The plan comes from the prompt's premise (workers/backends/premise.py: its characters and
+    their roles, names, place, event and lesson), pages follow a beginning/middle/end arc with
+    the event where the story turns, and the text is shaped by age band, tone and language.
     """
 
     name = "instant"
@@ -63,7 +64,8 @@ class InstantWriter:
     async def dialogue(
         self, request: StoryRequest, plan: StoryPlan, index: int, panels: int
     ) -> list[str]:
-        return dialogue_lines(request, world_of(request), plan, index, panels)
+        world, _pages = self._layout(request)  # the premise is read once per book, not per page
+        return dialogue_lines(request, world, plan, index, panels)
 
     async def edit(
         self, request: StoryRequest, plan: StoryPlan, pages: Sequence[str], instruction: str

@@ -15,8 +15,6 @@ from typing import Any
 __all__ = [
     "dialogue_problems",
     "load_json",
-    "outline_problems",
-    "plan_problems",
     "targets_of",
 ]
 
@@ -88,34 +86,6 @@ def _closers(text: str) -> str | None:
 
 def _filled(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
-
-
-def plan_problems(data: Mapping[str, Any] | None, items: int) -> list[str]:
-    if data is None:
-        return ["it was not a JSON object"]
-    problems = []
-    if not _filled(data.get("title")):
-        problems.append("the title is missing")
-    cast = data.get("characters")
-    if not isinstance(cast, list) or not any(
-        isinstance(c, Mapping) and _filled(c.get("name")) and _filled(c.get("species"))
-        for c in cast
-    ):
-        problems.append("give at least one character with a name and a species")
-    return problems + outline_problems(data, items)
-
-
-def outline_problems(data: Mapping[str, Any] | None, items: int) -> list[str]:
-    if data is None:
-        return ["it was not a JSON object"]
-    outline = data.get("outline")
-    if not isinstance(outline, list) or len(outline) != items:
-        return [f"the outline must have exactly {items} items"]
-    if not all(
-        isinstance(o, Mapping) and len(str(o.get("summary", "")).split()) >= 3 for o in outline
-    ):
-        return ["every outline item needs a one-sentence summary"]
-    return []
 
 
 def dialogue_problems(data: Mapping[str, Any] | None, count: int) -> list[str]:

@@ -16,11 +16,11 @@ from functools import partial
 from typing import Any
 
 from workers.backends.base import Capability, StoryPlan, StoryRequest, stable_seed
+from workers.backends.instant.story import build_plan
+from workers.backends.instant.writer import InstantWriter
 from workers.backends.local.answers import (
     dialogue_problems,
     load_json,
-    outline_problems,
-    plan_problems,
     targets_of,
 )
 from workers.backends.local.editing import (
@@ -32,15 +32,11 @@ from workers.backends.local.editing import (
     rule_targets,
 )
 from workers.backends.local.prompts import (
-    OUTLINE_BATCH,
     Messages,
     dialogue_messages,
     dialogue_schema,
-    outline_messages,
-    outline_schema,
+    max_words,
     page_messages,
-    plan_messages,
-    plan_schema,
     prose_tokens,
     rewrite_messages,
     structured_tokens,
@@ -48,8 +44,10 @@ from workers.backends.local.prompts import (
     targets_schema,
     unit_noun,
 )
-from workers.backends.local.prose import Prose, clean_prose, full_sentences
-from workers.backends.local.repair import repair_dialogue, repair_header, repair_outline
+from workers.backends.local.prose import Prose, clean_prose, full_sentences, sentences_of
+from workers.backends.local.repair import repair_dialogue
+from workers.backends.page_check import keep_to_bible, page_problems
+from workers.backends.premise import opening_line, premise_of
 
 __all__ = ["ChatWriter", "Completion"]
 
@@ -57,7 +55,9 @@ log = logging.getLogger(__name__)
 
 STRUCTURED_TEMPERATURE = 0.3
 RETRY_TEMPERATURE = 0.1
-PROSE_ATTEMPTS = 3
+# A page the model wrote off the bible is asked for once more, then the beat's own page is
+# used: a third try rarely rescues a page and costs as much as writing one.
+PAGE_ATTEMPTS = 2
 REWRITE_ATTEMPTS = 2
 # Above this many pages the page listing no longer fits a small context; the rules and word
 # overlap choose the pages instead of the model.
@@ -102,6 +102,8 @@ class ChatWriter(ABC):
         self.tokens_generated = 0
         self.generation_seconds = 0.0
         self.completions = 0
+        # The beat's templated page, for a page the model could not keep to the plan.
+        self._fallback = InstantWriter()
 
     @property
     def tokens_per_second(self) -> float:
@@ -111,6 +113,10 @@ class ChatWriter(ABC):
 
     @abstractmethod
     def capability(self) -> Capability: ...
+
+    def _ready(self) -> None:
+        """Raise where the model cannot run, so a book fails before any page is asked for."""
+        return None
 
     @abstractmethod
     async def _complete(
@@ -222,52 +228,45 @@ class ChatWriter(ABC):
     # -- StoryWriter ---------------------------------------------------------------------------
 
     async def plan(self, request: StoryRequest) -> StoryPlan:
-        units = request.units
-        first = min(units, OUTLINE_BATCH)
-        schema = plan_schema(first)
-        data = await self._structured(
-            partial(plan_messages, request, first, self._shown(schema)),
-            schema,
-            partial(plan_problems, items=first),
-            max_tokens=self._budget(structured_tokens(first, 75, 220), self._plan_cap),
-            seed=self._seed(request, "plan"),
-        )
-        header = repair_header(data, request)
-        entries = _outline_of(data, first)
-        while len(entries) < units:
-            start, count = len(entries), min(OUTLINE_BATCH, units - len(entries))
-            so_far = repair_outline(header, entries, request)
-            schema = outline_schema(count)
-            more = await self._structured(
-                partial(outline_messages, request, so_far, start, count, self._shown(schema)),
-                schema,
-                partial(outline_problems, items=count),
-                max_tokens=self._budget(structured_tokens(count, 75, 40), self._plan_cap),
-                seed=self._seed(request, "outline", start),
-            )
-            entries += _outline_of(more, count)
-        return repair_outline(header, entries, request)
+        """The prompt's own analysis, not the model, decides the story's bones.
+
+        Who is in it, where, what happens on each page and the title come from the premise
+        (``instant.story.build_plan``): a 135M model asked for that structure forgets the
+        prompt (a lighthouse keeper became a girl with a lion) and spent half a book's time
+        doing it under a grammar. The model writes the pages, held to this plan.
+        """
+        self._ready()
+        return build_plan(request)
 
     async def write(
         self, request: StoryRequest, plan: StoryPlan, index: int, previous: Sequence[str]
     ) -> str:
+        """The page as the model writes it, checked against the bible; asked again with what
+        was wrong, then the beat's own templated page, so no page is ever empty or adrift."""
         if not 0 <= index < request.units:
             raise IndexError(f"unit {index} is outside a {request.units}-unit book")
-        messages = page_messages(request, plan, index, previous)
-        names = [c.name for c in plan.characters]
-        best: tuple[tuple[bool, bool, int], Prose] | None = None
-        for attempt in range(PROSE_ATTEMPTS):
-            prose = await self._prose(request, messages, previous[-2:], ("write", index, attempt))
-            good, named = _good(prose, request), _names_anyone(prose.text, names)
-            # A page about someone else (small models invent people) gets one more try.
-            if good and (named or attempt > 0):
-                return prose.text
-            score = (good, named, prose.kept)
-            if best is None or score > best[0]:
-                best = (score, prose)
-        if best is not None and best[1].kept:
-            return best[1].text
-        return _fallback_text(plan, index)
+        # Page one opens by telling the prompt back; the model never sees that line, or it
+        # opens every later page the same way.
+        opening = opening_line(premise_of(request.prompt, request.language), request.language)
+        told = [p.removeprefix(opening).strip() if opening else p for p in previous]
+        limit = max_words(request)
+        problems: list[str] = []
+        for attempt in range(PAGE_ATTEMPTS):
+            messages = page_messages(request, plan, index, told, problems)
+            prose = await self._prose(request, messages, told[-2:], ("write", index, attempt))
+            text = keep_to_bible(prose.text, plan, limit) if _good(prose, request) else ""
+            text = _without_retelling(text, opening)
+            if len(full_sentences(text) and sentences_of(text)) < _min_sentences(request):
+                problems = ["write whole sentences that tell the story"]
+            else:
+                problems = page_problems(
+                    text, plan=plan, index=index, previous=told, max_words=limit
+                )
+            if not problems:
+                return f"{opening} {text}".strip() if index == 0 else text
+            log.debug("page %d, try %d: %s", index + 1, attempt + 1, problems)
+        log.debug("page %d kept to its beat's templated text: %s", index + 1, problems)
+        return await self._fallback.write(request, plan, index, previous)
 
     async def dialogue(
         self, request: StoryRequest, plan: StoryPlan, index: int, panels: int
@@ -368,29 +367,27 @@ class ChatWriter(ABC):
         return ""
 
 
-def _outline_of(data: Mapping[str, Any] | None, count: int) -> list[Any]:
-    """Exactly ``count`` raw outline entries (None where the model gave none)."""
-    got = (data or {}).get("outline")
-    entries = list(got[:count]) if isinstance(got, list) else []
-    return entries + [None] * (count - len(entries))
+def _without_retelling(text: str, opening: str) -> str:
+    """``text`` without sentences that start the way the book's opening line does ("This is
+    the story of..."): a model that saw page one tends to open every page so."""
+    lead = " ".join(opening.split()[:4]).lower()
+    if not lead:
+        return text
+    kept = (
+        " ".join(s for s in sentences_of(part) if not s.lower().startswith(lead))
+        for part in text.split("\n\n")
+    )
+    return "\n\n".join(p for p in kept if p)
+
+
+def _min_sentences(request: StoryRequest) -> int:
+    return _MIN_SENTENCES.get(request.format, 2)
 
 
 def _good(prose: Prose, request: StoryRequest) -> bool:
     return (
         prose.usable
         and not prose.looped
-        and prose.kept >= _MIN_SENTENCES.get(request.format, 2)
+        and prose.kept >= _min_sentences(request)
         and bool(full_sentences(prose.text))
     )
-
-
-def _names_anyone(text: str, names: Sequence[str]) -> bool:
-    low = text.lower()
-    return any(name.lower() in low for name in names)
-
-
-def _fallback_text(plan: StoryPlan, index: int) -> str:
-    """The outline's own sentence: a model that wrote nothing usable still leaves a story."""
-    if 0 <= index < len(plan.outline):
-        return plan.outline[index].summary
-    return plan.summary

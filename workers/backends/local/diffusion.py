@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.core.errors import ModelUnavailable
 from workers.backends.base import Capability, ImagePrompt, exact_size
 from workers.backends.local.sampling import Sampling, apply_sampling, choose_sampling
+from workers.backends.local.scene_prompt import scene_words
 from workers.backends.model_thread import ModelThread
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ __all__ = [
     "Sampling",
     "choose_sampling",
     "model_label",
+    "picture_seed",
     "render_size",
+    "scene_words",
     "styled_prompt",
 ]
 
@@ -90,7 +93,23 @@ def render_size(width: int, height: int, size: int) -> tuple[int, int]:
 def styled_prompt(prompt: ImagePrompt) -> str:
     """Style words first: CLIP reads only 77 tokens, and the style must survive the cut."""
     words = STYLE_WORDS.get(prompt.style.strip().lower(), prompt.style.replace("_", " "))
-    return f"{words}, {prompt.text}" if words else prompt.text
+    scene = scene_words(prompt)
+    return f"{words}, {scene}" if words else scene
+
+
+def picture_seed(prompt: ImagePrompt) -> int:
+    """The noise seed of a picture: its main character's own seed where it has one.
+
+    A diffusion model takes a character's look (shape, colouring, pose) as much from the
+    starting noise as from the words, so a page drawn from its own seed redraws the hero
+    differently every time. Starting every picture of a character from that character's
+    fixed seed (the bible's ``Character.seed``) keeps the same whale the same whale on page
+    1 and page 12, while the words of each page (place, weather, action) change the scene.
+    Pictures with nobody in them keep the page's seed.
+    """
+    if prompt.characters and prompt.characters[0].seed:
+        return prompt.characters[0].seed
+    return prompt.seed
 
 
 @dataclass(slots=True)
@@ -258,7 +277,9 @@ class DiffusersIllustrator:
                 # One generator per page, on the CPU: a page's noise depends on its seed alone,
                 # not on its batch neighbours or on the device.
                 "generator": [
-                    torch.Generator(device="cpu").manual_seed(p.seed & 0xFFFF_FFFF_FFFF_FFFF)
+                    torch.Generator(device="cpu").manual_seed(
+                        picture_seed(p) & 0xFFFF_FFFF_FFFF_FFFF
+                    )
                     for p in prompts
                 ],
                 "output_type": "pil",

@@ -133,7 +133,12 @@ def rename_of(instruction: str, plan: StoryPlan) -> tuple[str, str] | None:
             continue
         ref, new = m.group(1).strip().strip("\"'“”").lower(), m.group(2)
         for c in plan.characters:
-            if c.name.lower() == ref or _mentions(ref, c.name) or c.species.lower() in ref:
+            if (
+                c.name.lower() == ref
+                or _mentions(ref, c.name)
+                or (c.role and c.role.lower() in ref)
+                or c.species.lower() in ref
+            ):
                 return (c.name, new) if c.name != new else None
     return None
 

@@ -101,6 +101,9 @@ class LlamaWriter(ChatWriter):
         self._refuse_if_unavailable()
         await self.thread.run(self._model)
 
+    def _ready(self) -> None:
+        self._refuse_if_unavailable()
+
     def _refuse_if_unavailable(self) -> None:
         problem = self.problem
         if problem:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workers.backends.base import StoryPlan, StoryRequest
+from workers.backends.base import Character, OutlineItem, StoryPlan, StoryRequest
 
 __all__ = [
     "Messages",
@@ -21,11 +21,8 @@ __all__ = [
     "dialogue_messages",
     "dialogue_schema",
     "language_name",
-    "outline_messages",
-    "outline_schema",
+    "max_words",
     "page_messages",
-    "plan_messages",
-    "plan_schema",
     "prose_tokens",
     "rewrite_messages",
     "schema_text",
@@ -37,12 +34,6 @@ __all__ = [
 
 Messages = list[dict[str, str]]
 
-# Outline items asked for in one structured call: a 2k context holds the prompt, the schema and
-# this many items with room to spare; longer books are planned in further batches.
-OUTLINE_BATCH = 8
-MAX_CAST = 3
-SCHEMA_CAST = 2  # characters asked for in one answer; a third costs more than it adds
-
 _AGES = {
     "0-3": "toddlers aged 0 to 3",
     "4-7": "children aged 4 to 7",
@@ -50,56 +41,25 @@ _AGES = {
 }
 _PAGE_LENGTH = {
     "0-3": "two or three very short, simple sentences",
-    "4-7": "three or four short sentences",
+    "4-7": "two or three short sentences",
     "8-12": "four to six sentences",
 }
 # Completion budgets for free-form prose, in tokens: room for the asked length plus a margin,
 # since the text is cut back to its last full sentence afterwards.
-_PAGE_TOKENS = {"0-3": 70, "4-7": 120, "8-12": 180}
+_PAGE_TOKENS = {"0-3": 50, "4-7": 75, "8-12": 160}
 _FORMAT_TOKENS = {"comic": 80, "chapter_comic": 280, "novel": 800}
+# The most words a page keeps (whole sentences, cut after the last that fits): a little over
+# the asked length, what a reader of that age sits through on one page.
+_PAGE_WORDS = {"0-3": 30, "4-7": 50, "8-12": 110}
+_FORMAT_WORDS = {"comic": 45, "chapter_comic": 220, "novel": 650}
 
 
 def _text(max_length: int) -> dict[str, Any]:
     return {"type": "string", "minLength": 1, "maxLength": max_length}
 
 
-def _strings(max_length: int, low: int, high: int) -> dict[str, Any]:
-    return {"type": "array", "items": _text(max_length), "minItems": low, "maxItems": high}
-
-
 def _object(**properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties)}
-
-
-_CHARACTER = _object(
-    name=_text(16),
-    species=_text(20),
-    colors=_strings(12, 1, 2),
-    clothing=_text(30),
-    trait=_text(20),
-)
-# Outline items carry no cast or place: small models fill those with noise, so the cast is read
-# from the names in the summary and the place is the book's setting.
-_ITEM = _object(title=_text(40), summary=_text(120))
-
-
-def _items(count: int) -> dict[str, Any]:
-    return {"type": "array", "items": _ITEM, "minItems": count, "maxItems": count}
-
-
-def plan_schema(items: int) -> dict[str, Any]:
-    return _object(
-        title=_text(50),
-        characters={"type": "array", "items": _CHARACTER, "minItems": 1, "maxItems": SCHEMA_CAST},
-        setting=_text(50),
-        moral=_text(80),
-        summary=_text(140),
-        outline=_items(items),
-    )
-
-
-def outline_schema(items: int) -> dict[str, Any]:
-    return _object(outline=_items(items))
 
 
 def dialogue_schema(count: int, speakers: Sequence[str]) -> dict[str, Any]:
@@ -157,16 +117,21 @@ def _length(request: StoryRequest) -> str:
     return _PAGE_LENGTH.get(request.age_range, _PAGE_LENGTH["4-7"])
 
 
+def max_words(request: StoryRequest) -> int:
+    return _FORMAT_WORDS.get(request.format) or _PAGE_WORDS.get(request.age_range, 80)
+
+
 def prose_tokens(request: StoryRequest) -> int:
     return _FORMAT_TOKENS.get(request.format) or _PAGE_TOKENS.get(request.age_range, 120)
 
 
-def _system(request: StoryRequest) -> dict[str, str]:
+def _system(request: StoryRequest, book: str = "") -> dict[str, str]:
+    what = book or f"a {_book_noun(request)}"
     return {
         "role": "system",
         "content": (
-            f"You are the author of a {_book_noun(request)} for {age_words(request)}. You "
-            f"write in {language_name(request.language)}."
+            f"You are the author of {what}, for {age_words(request)}. You write in "
+            f"{language_name(request.language)}."
         ),
     }
 
@@ -175,10 +140,16 @@ def _json_system(role: str) -> dict[str, str]:
     return {"role": "system", "content": f"You are {role}. You answer with one JSON object."}
 
 
-def _who(plan: StoryPlan) -> str:
-    """ "Milo the raccoon and Hazel the fox": how a small model best remembers the cast."""
-    names = [f"{c.name} the {c.species}" for c in plan.characters]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+def _called(c: Character) -> str:
+    return f"{c.name} the {c.role or c.species}"
+
+
+def _who(plan: StoryPlan, names: Sequence[str] = ()) -> str:
+    """ "Theo the lighthouse keeper and Bubbles the whale": how a small model best remembers
+    the cast (``names``: only these, in the plan's order)."""
+    cast = [c for c in plan.characters if not names or c.name in names] or plan.characters[:1]
+    called = [_called(c) for c in cast]
+    return called[0] if len(called) == 1 else ", ".join(called[:-1]) + " and " + called[-1]
 
 
 def _ask(text: str, schema: Mapping[str, Any] | None, problems: Sequence[str]) -> dict[str, str]:
@@ -199,45 +170,6 @@ def _ask(text: str, schema: Mapping[str, Any] | None, problems: Sequence[str]) -
 
 
 # -- structured steps --------------------------------------------------------------------------
-
-
-def plan_messages(
-    request: StoryRequest,
-    items: int,
-    schema: Mapping[str, Any] | None,
-    problems: Sequence[str] = (),
-) -> Messages:
-    noun = unit_noun(request)
-    ask = (
-        f"Plan a {_book_noun(request)} of {request.units} {noun}s for {age_words(request)}, "
-        f"with a {request.tone.replace('_', ' ')} tone.\nIdea: {request.prompt.strip()}\n"
-        "Give a title; the main characters, each with a name, a species, colours, clothing and "
-        "a personality trait; the setting; the moral; a one-sentence summary; and an outline "
-        f"with one item for each of the first {items} {noun}s: a short title and one sentence "
-        f"saying what happens. Write in {language_name(request.language)}. Answer in JSON."
-    )
-    return [_json_system("a children's book planner"), _ask(ask, schema, problems)]
-
-
-def outline_messages(
-    request: StoryRequest,
-    plan: StoryPlan,
-    start: int,
-    items: int,
-    schema: Mapping[str, Any] | None,
-    problems: Sequence[str] = (),
-) -> Messages:
-    noun = unit_noun(request)
-    before = plan.outline[max(0, start - 2) : start]
-    so_far = " ".join(f"{noun.title()} {o.index + 1}: {o.summary}" for o in before)
-    ending = " The last one is the happy ending." if start + items == request.units else ""
-    ask = (
-        f'Continue the outline of "{plan.title}", a {_book_noun(request)} about {_who(plan)} '
-        f"in {request.units} {noun}s.\nSo far: {so_far}\nGive one item for each of {noun}s "
-        f"{start + 1} to {start + items}: a short title and one sentence saying what "
-        f"happens.{ending} Write in {language_name(request.language)}. Answer in JSON."
-    )
-    return [_json_system("a children's book planner"), _ask(ask, schema, problems)]
 
 
 def dialogue_messages(
@@ -282,30 +214,57 @@ def _clip(text: str, limit: int) -> str:
 # -- free-form prose ---------------------------------------------------------------------------
 
 
+def _scene(plan: StoryPlan, item: OutlineItem | None) -> str:
+    """Where the page happens and what the weather does, in the plan's own words."""
+    place = plan.place or plan.setting
+    if item and item.setting and item.setting != plan.setting:
+        place = f"the {item.setting}"
+    weather = {
+        "storm": " during the storm",
+        "rain": " in the rain",
+        "snow": " in the snow",
+        "wind": " in the wind",
+        "fog": " in the fog",
+    }.get(item.weather if item else "", "")
+    time = {"night": " at night", "dusk": " at sunset"}.get(item.time if item else "", "")
+    return f"{place}{weather}{time}"
+
+
 def page_messages(
-    request: StoryRequest, plan: StoryPlan, index: int, previous: Sequence[str]
+    request: StoryRequest,
+    plan: StoryPlan,
+    index: int,
+    previous: Sequence[str],
+    problems: Sequence[str] = (),
 ) -> Messages:
     """A page asked for as the next turn of a conversation that wrote the page before.
 
-    Small models keep to the story far better when the previous page is their own earlier
-    answer than when it is quoted back inside an instruction.
+    The page's characters, place, weather and beat are named in every ask, from the bible, so
+    the model writes this story rather than one it half remembers. Small models keep to the
+    story far better when the previous page is their own earlier answer than when it is quoted
+    back inside an instruction.
     """
     noun, length = unit_noun(request), _length(request)
     item = plan.outline[index] if 0 <= index < len(plan.outline) else None
     happens = item.summary if item else plan.summary
+    who = _who(plan, item.characters if item else ())
     ending = " End the story happily." if index + 1 == request.units and index > 0 else ""
+    fix = (" Your last try was not usable: " + "; ".join(problems) + ".") if problems else ""
+    ask = (
+        f"Write {noun} {index + 1} of {length}. Characters: {who}. Place: "
+        f"{_scene(plan, item)}. What happens: {happens}{ending} Use no other names.{fix}"
+    )
     book = f'"{plan.title}", a {_book_noun(request)} about {_who(plan)}'
     last = previous[-1].strip() if previous else ""
     if index == 0 or not last:
-        ask = f"Write {noun} {index + 1} of {book}, in {length}: {happens}{ending}"
-        return [_system(request), {"role": "user", "content": ask}]
+        return [_system(request, book), {"role": "user", "content": ask}]
     before = plan.outline[index - 1].summary if index - 1 < len(plan.outline) else plan.summary
     limit = 900 if request.format == "novel" else 600
     return [
-        _system(request),
-        {"role": "user", "content": f"Write {noun} {index} of {book}, in {length}: {before}"},
+        _system(request, book),
+        {"role": "user", "content": f"Write {noun} {index} of {length}: {before}"},
         {"role": "assistant", "content": _tail(last, limit)},
-        {"role": "user", "content": f"Write the next {noun}, in {length}: {happens}{ending}"},
+        {"role": "user", "content": ask},
     ]
 
 

@@ -59,6 +59,7 @@ BOOK = Phrasebook(
         "castle": ("castle", "in the castle", "to the castle"),
         "jungle": ("jungle", "in the jungle", "into the jungle"),
         "snow": ("snow", "in the snow", "to the snowy hills"),
+        "coast": ("coast", "on the coast", "to the coast"),
     },
     things={
         "carrots": ("carrots", "lots of carrots"),
@@ -240,6 +241,8 @@ BOOK = Phrasebook(
             "s|Oh no! Something is wrong.",
             "s|{F} is sad.",
             "s|Uh-oh! Where is the path?",
+            "s|{H} feels a little scared.",
+            "s|{H} holds {F} tight.",
             "m|Suddenly, a strong wind swept through, and everything went topsy-turvy.",
             'm|{F} looked worried. "I can\'t find the way back," [[he|she]] said softly.',
             "m|For a moment, {H} did not know what to do.",
@@ -339,4 +342,67 @@ BOOK = Phrasebook(
         "snow": "Soft snowflakes began to fall, and {H} caught one on ((his|her)) nose.",
     },
     found="Along the way, {H} found {many}.",
+    lead="This is the story of {gist}.",
+    meet=(
+        "Everyone knew ((him|her)) as {H}, {h_npt}.",
+        "That was the day {H} met {F}, {f_np}.",
+    ),
+    pair="{H} and {f_the}",
+    events={
+        "storm": (
+            "s|A big storm comes, and {H} holds on tight.",
+            "s|The wind blows and the rain pours down on {H}.",
+            "m|Then {event} rolled in {over}, and {H} held on tight.",
+            "m|The storm grew wilder: thunder rumbled, rain lashed down, and {H} did not give up.",
+            "r|Then {event} swept in {over}; thunder rumbled, rain lashed down, and {H} held on "
+            "with all ((his|her)) might.",
+            "r|The storm howled louder and the wind pulled harder, but {H} kept going.",
+        ),
+        "storm_turn": (
+            "s|The storm stops.",
+            "m|At last {event_the} passed, and the sky grew calm again.",
+            "r|At last {event_the} blew itself out, and a quiet, silver sky spread over everything.",
+        ),
+        "rain": (
+            "s|Rain falls, and {H} gets wet.",
+            "s|Splish, splash, {H} jumps in the puddles.",
+            "m|Then {event} began to fall, pitter-patter, all around {H}.",
+            "m|The rain kept coming, and {H} splashed through every puddle.",
+            "r|Then {event} came pouring down, drumming on every leaf and roof, and {H} looked "
+            "for shelter.",
+        ),
+        "rain_turn": (
+            "s|The rain stops.",
+            "m|At last the rain stopped, and a little sun peeked out.",
+        ),
+        "snow": (
+            "s|Snow falls on {H}.",
+            "s|{H} catches a snowflake.",
+            "m|Then {event} came, and snowflakes swirled all around {H}.",
+            "r|Then {event} came whirling down, and soon {H} could hardly see past ((his|her)) "
+            "own nose.",
+        ),
+        "snow_turn": (
+            "s|The snow stops.",
+            "m|At last the snow stopped falling, and everything sparkled white.",
+        ),
+        "wind": (
+            "s|The wind pushes {H}, whoosh.",
+            "s|The wind pulls at {H}.",
+            "m|Then {event} came whooshing through, and {H} held on tight.",
+        ),
+        "wind_turn": ("m|At last the wind calmed down to a gentle breeze.",),
+        "fog": (
+            "s|Fog comes, and {H} cannot see.",
+            "s|{H} looks for {F} in the fog.",
+            "m|Then {event} rolled in, and {H} could hardly see a thing.",
+        ),
+        "fog_turn": ("m|At last the fog lifted, and everything was clear again.",),
+        "event": (
+            "s|{H} gets ready for {event}.",
+            "m|Then came {event}, and {H} knew that everything was about to change.",
+            "r|Then came {event}, and {H} felt the whole day tilt towards something new.",
+        ),
+        "event_turn": ("m|After {event_the}, nothing felt quite the same for {H}.",),
+    },
 )

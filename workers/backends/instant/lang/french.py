@@ -70,6 +70,7 @@ BOOK = Phrasebook(
         "castle": ("château", "au château", "vers le château"),
         "jungle": ("jungle", "dans la jungle", "vers la jungle"),
         "snow": ("neige", "dans la neige", "vers la neige"),
+        "coast": ("côte", "sur la côte", "vers la côte"),
     },
     things={
         "carrots": ("carottes", "plein de carottes"),
@@ -312,4 +313,15 @@ BOOK = Phrasebook(
         "snow": "De légers flocons se mirent à tomber, et {H} en attrapa un sur le bout du nez.",
     },
     found="En chemin, {H} trouva {many}.",
+    lead="Voici l'histoire de « {gist} ».",
+    pair="{H} et {f_the}",
+    events={
+        "storm": ("m|Soudain, une tempête éclata, et {H} s'accrocha de toutes ses forces.",),
+        "rain": ("m|Puis la pluie se mit à tomber, et {H} chercha un abri.",),
+        "snow": (
+            "m|Puis la neige se mit à tomber, et les flocons tourbillonnaient autour de {H}.",
+        ),
+        "wind": ("m|Puis un vent très fort se leva, et {H} s'accrocha de toutes ses forces.",),
+        "fog": ("m|Puis un épais brouillard arriva, et {H} ne voyait presque plus rien.",),
+    },
 )

@@ -59,6 +59,7 @@ BOOK = Phrasebook(
         "castle": ("Schloss", "im Schloss", "zum Schloss"),
         "jungle": ("Dschungel", "im Dschungel", "in den Dschungel"),
         "snow": ("Schnee", "im Schnee", "in den Schnee"),
+        "coast": ("Küste", "an der Küste", "an die Küste"),
     },
     things={
         "carrots": ("Karotten", "viele Karotten"),
@@ -299,4 +300,13 @@ BOOK = Phrasebook(
         "snow": "Leise fielen Schneeflocken, und {H} fing eine mit der Nase auf.",
     },
     found="Unterwegs fand {H} {many}.",
+    lead="Dies ist die Geschichte von „{gist}“.",
+    pair="{H} und {f_the}",
+    events={
+        "storm": ("m|Plötzlich zog ein Sturm auf, und {H} hielt sich ganz fest.",),
+        "rain": ("m|Dann fing es an zu regnen, und {H} suchte einen Unterschlupf.",),
+        "snow": ("m|Dann fing es an zu schneien, und die Flocken wirbelten um {H} herum.",),
+        "wind": ("m|Dann kam ein starker Wind auf, und {H} hielt sich ganz fest.",),
+        "fog": ("m|Dann zog dichter Nebel auf, und {H} konnte kaum etwas sehen.",),
+    },
 )

@@ -81,6 +81,7 @@ BOOK = Phrasebook(
         "castle": ("castello", "nel castello", "verso il castello"),
         "jungle": ("giungla", "nella giungla", "verso la giungla"),
         "snow": ("neve", "nella neve", "verso la neve"),
+        "coast": ("costa", "sulla costa", "verso la costa"),
     },
     things={
         "carrots": ("carote", "tante carote"),
@@ -319,4 +320,13 @@ BOOK = Phrasebook(
         "snow": "Cominciarono a cadere fiocchi di neve, e {H} ne prese uno sulla punta del naso.",
     },
     found="Lungo la strada, {H} trovò {many}.",
+    lead="Questa è la storia di «{gist}».",
+    pair="{H} e {f_the}",
+    events={
+        "storm": ("m|All'improvviso arrivò una tempesta, e {H} si tenne forte.",),
+        "rain": ("m|Poi cominciò a piovere, e {H} cercò un riparo.",),
+        "snow": ("m|Poi cominciò a nevicare, e i fiocchi danzavano intorno a {H}.",),
+        "wind": ("m|Poi si alzò un vento fortissimo, e {H} si tenne forte.",),
+        "fog": ("m|Poi arrivò una nebbia fitta, e {H} non vedeva quasi niente.",),
+    },
 )

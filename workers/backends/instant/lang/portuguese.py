@@ -81,6 +81,7 @@ BOOK = Phrasebook(
         "castle": ("castelo", "no castelo", "para o castelo"),
         "jungle": ("selva", "na selva", "para a selva"),
         "snow": ("neve", "na neve", "para a neve"),
+        "coast": ("costa", "na costa", "para a costa"),
     },
     things={
         "carrots": ("cenouras", "muitas cenouras"),
@@ -321,4 +322,13 @@ BOOK = Phrasebook(
         "snow": "Flocos de neve começaram a cair, e {H} pegou um com a ponta do nariz.",
     },
     found="No caminho, {H} encontrou {many}.",
+    lead="Esta é a história de «{gist}».",
+    pair="{H} e {f_the}",
+    events={
+        "storm": ("m|De repente chegou uma tempestade, e {H} se segurou com força.",),
+        "rain": ("m|Então começou a chover, e {H} procurou abrigo.",),
+        "snow": ("m|Então começou a nevar, e os flocos giravam em volta de {H}.",),
+        "wind": ("m|Então soprou um vento muito forte, e {H} se segurou com força.",),
+        "fog": ("m|Então chegou uma neblina espessa, e {H} quase não conseguia ver nada.",),
+    },
 )

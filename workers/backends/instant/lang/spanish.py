@@ -59,6 +59,7 @@ BOOK = Phrasebook(
         "castle": ("castillo", "en el castillo", "al castillo"),
         "jungle": ("selva", "en la selva", "a la selva"),
         "snow": ("nieve", "en la nieve", "a la nieve"),
+        "coast": ("costa", "en la costa", "a la costa"),
     },
     things={
         "carrots": ("zanahorias", "muchas zanahorias"),
@@ -299,4 +300,13 @@ BOOK = Phrasebook(
         "snow": "Empezaron a caer copos de nieve, y {H} atrapó uno con la nariz.",
     },
     found="Por el camino, {H} encontró {many}.",
+    lead="Esta es la historia de «{gist}».",
+    pair="{H} y {f_the}",
+    events={
+        "storm": ("m|De pronto llegó una tormenta, y {H} se agarró con fuerza.",),
+        "rain": ("m|Entonces empezó a llover, y {H} buscó refugio.",),
+        "snow": ("m|Entonces empezó a nevar, y los copos giraban alrededor de {H}.",),
+        "wind": ("m|Entonces sopló un viento muy fuerte, y {H} se agarró con fuerza.",),
+        "fog": ("m|Entonces llegó una niebla espesa, y {H} casi no podía ver nada.",),
+    },
 )
