@@ -150,7 +150,7 @@ async def _local_book(settings: Settings, label: str, pages: int) -> _Book | Non
             return None
         result = done.result or {}
         start = time.perf_counter()
-        mp3 = await audiobook.make_audiobook(rt, done)
+        _path, mp3_size = await audiobook.make_audiobook(rt, done)
         audio_wall = time.perf_counter() - start
     stages = {name: clock.wall(name) for name in ("plan", "text", "pictures", "pdf", "zip")}
     stages["other"] = job_wall - sum(stages.values())
@@ -161,7 +161,7 @@ async def _local_book(settings: Settings, label: str, pages: int) -> _Book | Non
     print(
         f"[{label}] {len(result['pages'])} pages, '{result['title']}', "
         f"{clock.calls('text')} text calls, {clock.calls('pictures')} draw calls, "
-        f"{clock.calls('speech')} narration clips, MP3 {len(mp3) / 1024:.0f} KiB"
+        f"{clock.calls('speech')} narration clips, MP3 {mp3_size / 1024:.0f} KiB"
     )
     return _Book(stages, real.writer, calls)
 

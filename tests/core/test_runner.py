@@ -53,7 +53,7 @@ async def services(db: Database, settled: Settled) -> AsyncIterator[Services]:
     await bus.close()
 
 
-async def until(check: Callable[[], Any], timeout: float = 5.0) -> None:
+async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:
     async def poll() -> None:
         while not await _value(check()):
             await asyncio.sleep(0.01)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
+from tests.unit.test_instant_illustrator import CHILDRENBOOKS, STORYMINT
 from workers.backends.base import Character, ImagePrompt, OutlineItem, StoryPlan, picture_prompt
 from workers.backends.instant.illustrator import render_picture
 from workers.backends.instant.scene_guess import guess_scene, guess_setting, guess_weather
@@ -23,22 +24,7 @@ from workers.backends.local.diffusion import picture_seed, styled_prompt
 from workers.backends.local.scene_prompt import scene_words
 
 # The art_style values the APIs document (StoryMint's eight, ChildrenBooks' seven).
-DOCUMENTED_STYLES = (
-    "cartoon",
-    "watercolor",
-    "sketch",
-    "pixel",
-    "flat",
-    "manga",
-    "western",
-    "graphic_novel",
-    "oil_painting",
-    "3d",
-    "comic_style",
-    "crayon",
-    "colored_pencil",
-    "paper_cut",
-)
+DOCUMENTED_STYLES = tuple(dict.fromkeys((*STORYMINT, *CHILDRENBOOKS)))
 KEEPER = Character("Tom", "boy", ("peach", "brown"), "yellow raincoat", "shy", 11, "keeper")
 WHALE = Character("Wave", "whale", ("blue", "white"), "", "lost", 12)
 FOX = Character("Fern", "fox", ("orange", "white"), "green scarf", "kind", 13)
