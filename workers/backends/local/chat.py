@@ -256,7 +256,7 @@ class ChatWriter(ABC):
             prose = await self._prose(request, messages, told[-2:], ("write", index, attempt))
             text = keep_to_bible(prose.text, plan, limit) if _good(prose, request) else ""
             text = _without_retelling(text, opening)
-            if len(full_sentences(text) and sentences_of(text)) < _min_sentences(request):
+            if not full_sentences(text) or len(sentences_of(text)) < _min_sentences(request):
                 problems = ["write whole sentences that tell the story"]
             else:
                 problems = page_problems(
