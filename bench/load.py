@@ -18,6 +18,10 @@ credits still apply); ``--limits keep`` leaves them on (429s in the non-2xx colu
     .venv/bin/python bench/load.py [--mode both] [--server granian|uvicorn|both]
         [--connections 32] [--duration 10] [--threads 2] [--scenarios status,cb,replay,...]
 
+``--mode replicas`` measures the distributed stack instead: 2 gateways and 2 workers started by
+``storygate cluster``, one gateway against two, the workers' jobs a second, and the memory of an
+idle gateway and of 1,000 open event streams (``bench/replicas.py`` says how).
+
 Needs wrk (``apt-get install wrk``), and PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis
 on 127.0.0.1:6379 for distributed mode. A benchmark, not a test: figures depend on the host.
 """
@@ -120,7 +124,9 @@ class Row:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--mode", choices=["embedded", "distributed", "both"], default="both")
+    p.add_argument(
+        "--mode", choices=["embedded", "distributed", "both", "replicas"], default="both"
+    )
     p.add_argument("--server", choices=["granian", "uvicorn", "both"], default="granian")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
@@ -130,6 +136,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limits", choices=["lift", "keep"], default="lift")
     p.add_argument("--profile", type=Path, help="py-spy the status poll; stacks go here")
     p.add_argument("--keep", action="store_true", help="keep temp dirs and server logs")
+    p.add_argument("--streams", type=int, default=1000, help="replicas: open SSE streams")
+    p.add_argument("--drain", type=int, default=60, help="replicas: most seconds of backlog")
+    p.add_argument("--pause-workers", action="store_true", help="replicas: none during creates")
     return p.parse_args()
 
 
@@ -272,12 +281,23 @@ def scenarios(base: str, sm: str, cb: str) -> list[Scenario]:
 
 
 def wrk(url: str, lua: str, args: argparse.Namespace, seconds: int) -> Load:
+    cmd, script = wrk_command(url, lua, args.threads, args.connections, seconds)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    script.unlink()
+    return parse_wrk(out)
+
+
+def wrk_command(
+    url: str, lua: str, threads: int, connections: int, seconds: int
+) -> tuple[list[str], Path]:
+    """The wrk command line and the script file it reads (the caller removes it)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua + LUA_REPORT)
-    flags = f"-t {args.threads} -c {args.connections} -d {seconds}s --timeout 30s -s {f.name}"
-    cmd = ["wrk", *flags.split(), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    Path(f.name).unlink()
+    flags = f"-t {threads} -c {connections} -d {seconds}s --timeout 30s -s {f.name}"
+    return ["wrk", *flags.split(), url], Path(f.name)
+
+
+def parse_wrk(out: str) -> Load:
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
     data = json.loads(line.removeprefix("WRKJSON "))
     return Load(
@@ -414,6 +434,11 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
+    if args.mode == "replicas":  # its own module: bench/replicas.py
+        sys.path.insert(0, str(ROOT))
+        from bench.replicas import run_replicas
+
+        return run_replicas(args)
     modes = ["embedded", "distributed"] if args.mode == "both" else [args.mode]
     servers = ["granian", "uvicorn"] if args.server == "both" else [args.server]
     print(versions())

@@ -345,7 +345,15 @@ def create_app(settings: Settings) -> Litestar:
     return app
 
 
-def app_from_env() -> Litestar:
+def app_from_env() -> Any:
     """The app as a server worker process builds it (``storygate serve`` exported its settings
-    to the environment first): the import target for granian or uvicorn with ``--workers``."""
-    return create_app(load_settings())
+    to the environment first): the import target for granian or uvicorn with ``--workers``.
+    Behind trusted proxies under granian, the client address comes from X-Forwarded-For
+    (uvicorn does the same itself, told by ``gateway.serve``)."""
+    settings = load_settings()
+    app = create_app(settings)
+    if settings.trusted_proxies and settings.server == "granian":
+        from granian.utils.proxies import wrap_asgi_with_proxy_headers
+
+        return wrap_asgi_with_proxy_headers(app, list(settings.trusted_proxies))
+    return app

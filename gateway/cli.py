@@ -1,4 +1,4 @@
-"""``storygate``: serve, worker, migrate, accounts, keys, openapi.
+"""``storygate``: serve, worker, cluster, migrate, accounts, keys, openapi.
 
 Operators and scripts parse this output, so the forms are fixed: `accounts create` prints the
 account id, `keys create` prints the raw key alone on its last line, and every failure is one
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -78,35 +79,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         f"({settings.server}, {settings.workers} worker{'s' if settings.workers > 1 else ''})",
         flush=True,
     )
-    if settings.server == "uvicorn":
-        import uvicorn
-
-        uvicorn.run(
-            "gateway.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            lifespan="on",
-        )
-        return 0
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    Granian(
-        "gateway.app:app_from_env",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        backlog=2048,
-        log_access=False,
-    ).serve()
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The start-up work above imported most of storygate; the server starts afresh without it.
+    os.execv(sys.executable, [sys.executable, "-m", "gateway.serve"])  # noqa: S606 (no shell)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -119,6 +95,20 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     run_worker(settings, burst=args.burst)
     return 0
+
+
+def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.cluster import ClusterOptions, run_cluster
+
+    options = ClusterOptions(
+        gateways=args.gateways,
+        workers=args.worker_processes,
+        host=settings.host,
+        port=args.port or 8001,
+        balancer=args.balancer,
+        grace_seconds=args.grace,
+    )
+    return run_cluster(settings, options)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -269,6 +259,25 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run jobs from Redis (distributed mode)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(func=cmd_worker)
+
+    cluster = sub.add_parser(
+        "cluster", help="gateways and workers on PostgreSQL and Redis, on this machine"
+    )
+    cluster.add_argument("--gateways", type=int, default=2, help="storygate serve replicas")
+    cluster.add_argument(
+        "--workers", type=int, default=2, dest="worker_processes", help="storygate worker processes"
+    )
+    cluster.add_argument("--host")
+    cluster.add_argument("--port", type=int, help="first gateway's port (default 8001)")
+    cluster.add_argument("--data-dir")
+    cluster.add_argument("--backends", choices=["instant", "local", "hosted"])
+    cluster.add_argument(
+        "--balancer", type=int, metavar="PORT", help="a round-robin proxy over the gateways here"
+    )
+    cluster.add_argument(
+        "--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL at stop"
+    )
+    cluster.set_defaults(func=cmd_cluster)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(func=cmd_migrate)

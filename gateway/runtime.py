@@ -11,10 +11,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any, Literal
+
+from redis.exceptions import RedisError
 
 from gateway.core.accounts import AccountService
 from gateway.core.admission import Admission
+from gateway.core.breaker import Breaker, guarded
 from gateway.core.errors import Unavailable
 from gateway.core.events import EventBus, MemoryEventBus, RedisEventBus
 from gateway.core.fetcher import fetcher_from
@@ -32,13 +36,14 @@ from gateway.core.leases import Leases
 from gateway.core.ledger import Ledger
 from gateway.core.projects import ProjectService
 from gateway.core.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from gateway.core.storage import LocalBlobStore, Storage
+from gateway.core.storage import BlobStore, LocalBlobStore, Storage
 from gateway.core.story_plans import ArtifactRecords, PlanRecords
 from gateway.core.story_sources import SourceRecords
 from gateway.core.streams import StreamSlots
 from gateway.core.teams import TeamService
 from gateway.db.engine import Database
 from gateway.db.migrate import current_revision, head_revision, upgrade
+from gateway.db.models import utcnow
 from gateway.settings import Settings, ensure_secret
 from workers.backends.registry import Backends, build_backends
 from workers.runner import ArqRunner, InProcessRunner
@@ -76,10 +81,12 @@ class Runtime:
         registry: TaskRegistry,
         backends: Backends,
         leases: Leases,
+        redis_breaker: Breaker | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.redis = redis
+        self.redis_breaker = redis_breaker
         self.ledger = ledger
         self.keys = keys
         self.accounts = accounts
@@ -112,7 +119,19 @@ class Runtime:
     async def submit(self, job_id: str) -> None:
         if self.runner is None:
             raise Unavailable("this process does not run jobs")
-        await self.runner.submit(job_id)
+        if not self.settings.distributed:
+            await self.runner.submit(job_id)
+            return
+        # Admission undoes the job when this raises, so the client gets its family's
+        # "unavailable" answer and nothing is charged.
+        runner = self.runner
+        await guarded(
+            self.redis_breaker,
+            lambda: runner.submit(job_id),
+            seconds=self.settings.redis_timeout_seconds * 2,
+            errors=(RedisError, OSError),
+            refusal=lambda: Unavailable("the job queue (Redis) is unreachable"),
+        )
 
     @property
     def runner_name(self) -> str:
@@ -147,6 +166,21 @@ async def _prepare_schema(settings: Settings, db: Database) -> None:
         )
 
 
+def _blob_store(settings: Settings) -> BlobStore:
+    """The local directory, or the S3-compatible bucket every replica reads (``files_url``)."""
+    if not settings.files_url:
+        return LocalBlobStore(settings.files_dir)
+    from gateway.core.blobs_s3 import S3BlobStore
+
+    return S3BlobStore(
+        settings.files_url,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+    )
+
+
 async def _sweep(rt: Runtime, every: float) -> None:
     """Settle holds whose lease ran out by their job's state, and forget expired idempotency
     records."""
@@ -168,6 +202,31 @@ async def _sweep(rt: Runtime, every: float) -> None:
             log.exception("sweeper pass failed")
 
 
+# Every this many recovery passes, queued jobs are handed to arq again (a no-op for those it
+# holds): Redis may have restarted empty.
+_REQUEUE_EVERY = 6
+
+
+async def _recover(rt: Runtime, runner: ArqRunner) -> None:
+    """Take jobs from workers that died (killed, out of memory, machine lost) within a few
+    heartbeats, instead of leaving them to arq's hour-long job timeout."""
+    every = rt.leases.beat_seconds
+    passes = 0
+    while True:
+        await asyncio.sleep(every)
+        passes += 1
+        try:
+            await rt.leases.recover_stalled(
+                runner.name, rt.settings.job_max_attempts, runner.redeliver
+            )
+            if passes % _REQUEUE_EVERY == 0:
+                cutoff = utcnow() - timedelta(seconds=every * _REQUEUE_EVERY)
+                if found := await runner.resubmit_queued(rt.jobs, cutoff):
+                    log.warning("queued %d job(s) again that Redis had lost", found)
+        except Exception:
+            log.exception("recovery of stalled jobs failed")
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIterator[Runtime]:
     settings = ensure_secret(settings)
@@ -177,6 +236,7 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
         await _prepare_schema(settings, db)
 
         redis = None
+        breaker: Breaker | None = None
         events: EventBus
         invalidation: KeyInvalidation
         store: IdempotencyStore
@@ -185,9 +245,18 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
         if settings.redis_url:
             import redis.asyncio as aioredis
 
-            redis = aioredis.from_url(settings.redis_url)
+            # Pub/sub reads pass their own timeout, so the listeners are not cut by this one.
+            redis = aioredis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=settings.redis_timeout_seconds,
+                socket_timeout=settings.redis_timeout_seconds,
+            )
             stack.push_async_callback(redis.aclose)
-            events = RedisEventBus(redis, prefix=prefix)
+            # One per process: every user of this client skips Redis together while it is
+            # known down, so an outage costs one timeout a second, not one per request.
+            breaker = Breaker("Redis")
+            timeout = settings.redis_timeout_seconds
+            events = RedisEventBus(redis, prefix=prefix, timeout_seconds=timeout, breaker=breaker)
             if role == "gateway":
                 await events.start()
             invalidation = RedisInvalidation(redis, prefix=prefix)
@@ -196,9 +265,15 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
                 prefix=prefix,
                 ttl_seconds=settings.idempotency_ttl_seconds,
                 lock_seconds=settings.idempotency_lock_seconds,
+                timeout_seconds=timeout,
+                breaker=breaker,
             )
             limiter = RedisRateLimiter(
-                redis, prefix=prefix, on_error=settings.ratelimit_on_redis_error
+                redis,
+                prefix=prefix,
+                on_error=settings.ratelimit_on_redis_error,
+                timeout_seconds=timeout,
+                breaker=breaker,
             )
         else:
             events = MemoryEventBus()
@@ -247,13 +322,22 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
             jobs=jobs,
             events=events,
             idempotency=Idempotency(
-                store, cache_seconds=min(60.0, settings.idempotency_ttl_seconds / 100)
+                store,
+                cache_seconds=min(60.0, settings.idempotency_ttl_seconds / 100),
+                secret=settings.secret,
             ),
             ratelimit=limiter,
-            storage=Storage(db, LocalBlobStore(settings.files_dir), secret=settings.secret),
+            storage=Storage(db, _blob_store(settings), secret=settings.secret),
             registry=registry,
             backends=build_backends(settings),
-            leases=Leases(db, ledger, jobs, seconds=settings.hold_seconds),
+            redis_breaker=breaker,
+            leases=Leases(
+                db,
+                ledger,
+                jobs,
+                seconds=settings.hold_seconds,
+                beat_seconds=settings.job_heartbeat_seconds,
+            ),
         )
         if role == "gateway":
             if settings.distributed:
@@ -273,8 +357,10 @@ async def open_runtime(settings: Settings, *, role: Role = "gateway") -> AsyncIt
                 )
             await rt.runner.start()
             stack.push_async_callback(rt.runner.stop)
-            sweep_every = max(0.1, rt.leases.beat_seconds)
+            sweep_every = max(0.1, rt.leases.renew_seconds)
             rt.background.append(asyncio.create_task(_sweep(rt, sweep_every)))
+            if isinstance(rt.runner, ArqRunner):
+                rt.background.append(asyncio.create_task(_recover(rt, rt.runner)))
 
         try:
             yield rt

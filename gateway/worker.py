@@ -8,12 +8,14 @@ whether the in-process runner or a worker machine picks it up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from gateway.logs import configure_logging
 from gateway.runtime import open_runtime, queue_name
@@ -27,6 +29,8 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     async def on_startup(ctx: dict[str, Any]) -> None:
         stack = AsyncExitStack()
         runtime = await stack.enter_async_context(open_runtime(settings, role="worker"))
+        # Gateways import a pipeline at its first job; a worker is there to run them all.
+        runtime.registry.preload()
         ctx["stack"] = stack
         ctx["services"] = runtime
         ctx["registry"] = runtime.registry
@@ -58,10 +62,24 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     configure_logging(settings.log_level, settings.log_json)
 
     async def main() -> None:
-        worker = build_worker(settings, burst=burst)
-        try:
-            await worker.async_run()
-        finally:
-            await worker.close()
+        # A worker rides out a Redis outage: arq's poll loop raises when Redis goes away, and
+        # the worker starts again once it answers (connecting retries a few times a second
+        # apart, so this does not spin). Jobs it was running stop beating; the gateways'
+        # recovery pass hands them on.
+        while True:
+            worker = build_worker(settings, burst=burst)
+            try:
+                await worker.async_run()
+                return
+            except asyncio.CancelledError:
+                # arq answers SIGTERM/SIGINT by cancelling its main task: a clean stop.
+                log.info("worker stopped")
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("worker lost Redis (%s); starting again in 1 s", type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await worker.close()
+            await asyncio.sleep(1.0)
 
     asyncio.run(main())

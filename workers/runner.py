@@ -17,15 +17,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.worker import func
 
 from gateway.core.errors import ModelUnavailable, NotFound, UpstreamError
 from gateway.core.jobs import JobInfo, JobService, JobStatus
 from gateway.core.leases import INTERRUPTED
+from gateway.db.models import as_utc
 from workers.tasks import JobCanceled, TaskContext, TaskError, TaskRegistry
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,14 @@ async def execute_job(
     scope = asyncio.timeout(time_limit)
     # While the task runs, its heartbeat keeps the job's holds leased (gateway.core.leases).
     leases = getattr(services, "leases", None)
-    alive = leases.kept_alive(job_id) if leases is not None else contextlib.nullcontext()
+    alive = (
+        leases.kept_alive(job_id, job.attempts)
+        if leases is not None
+        else contextlib.nullcontext(asyncio.Event())
+    )
     try:
-        async with alive, scope:
-            result = await task(TaskContext(job=job, services=services))
+        async with alive as lost, scope:
+            result = await _until_lost(job_id, task(TaskContext(job=job, services=services)), lost)
     except JobCanceled:
         log.info("job %s stopped: it is no longer running", job_id)
         return
@@ -97,6 +103,27 @@ async def execute_job(
         return
     if not await jobs.succeed(job_id, result):
         log.info("job %s finished after it was canceled; its result is dropped", job_id)
+
+
+async def _until_lost(job_id: str, work: Awaitable[Any], lost: asyncio.Event) -> Any:
+    """The task's result, or ``JobCanceled`` as soon as the job stops being this run's (canceled,
+    or taken over by another worker after this one was thought dead): its work would be
+    dropped anyway, and a job must not run in two places."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(lost.wait())
+    try:
+        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        watch.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise JobCanceled(job_id)
+    return task.result()
 
 
 async def _internal_error(jobs: JobService, job: JobInfo) -> None:
@@ -277,6 +304,31 @@ class ArqRunner:
         except NotFound:
             return False
         return job.status is JobStatus.QUEUED
+
+    async def resubmit_queued(self, jobs: JobService, older_than: datetime) -> int:
+        """Enqueue again the queued jobs arq should hold by now: a Redis that restarted empty
+        lost its queue, and those jobs would otherwise wait for a gateway's restart. Only queued
+        jobs: a running one is its worker's until its heartbeats stop."""
+        count = 0
+        for job in await jobs.unfinished(self.name):
+            updated = as_utc(job.updated_at)
+            if job.status is JobStatus.QUEUED and updated is not None and updated < older_than:
+                if await self._enqueue(job.id):
+                    count += 1
+        return count
+
+    async def redeliver(self, job_id: str) -> None:
+        """Hand a job taken from a dead worker to the live ones now.
+
+        arq keeps the dead worker's delivery marked in progress until its own timeout (an hour);
+        dropping that mark lets the next polling worker take the job, as a retry, at once. A job
+        arq no longer holds at all is enqueued afresh.
+        """
+        if self._pool is None:
+            raise RuntimeError("ArqRunner.start() must be awaited before submitting jobs")
+        await self._pool.delete(in_progress_key_prefix + job_id)
+        if not await self._pool.exists(job_key_prefix + job_id):
+            await self._enqueue(job_id, job_try=2)
 
     async def stop(self) -> None:
         if self._pool is not None:

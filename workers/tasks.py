@@ -68,25 +68,48 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskFn] = {}
+        self._lazy: dict[str, str] = {}
 
     def register(self, kind: str, fn: TaskFn) -> None:
+        if kind in self._lazy:
+            raise ValueError(f"task kind {kind!r} is already registered")
         existing = self._tasks.get(kind)
         if existing is not None and existing is not fn:
             raise ValueError(f"task kind {kind!r} is already registered")
         self._tasks[kind] = fn
 
+    def register_lazy(self, kind: str, target: str) -> None:
+        """Register ``"package.module:function"``, imported when a job of ``kind`` first runs.
+
+        The pipelines pull in PDF, audio and video libraries; a gateway that only enqueues (or
+        has not run a job yet) should not carry them: an idle gateway stays small.
+        """
+        if kind in self._tasks or kind in self._lazy:
+            raise ValueError(f"task kind {kind!r} is already registered")
+        self._lazy[kind] = target
+
     def get(self, kind: str) -> TaskFn:
+        target = self._lazy.get(kind)
+        if target is not None:
+            module, _, name = target.partition(":")
+            self._tasks[kind] = getattr(importlib.import_module(module), name)
+            del self._lazy[kind]
         try:
             return self._tasks[kind]
         except KeyError:
-            known = ", ".join(sorted(self._tasks)) or "none"
+            known = ", ".join(self.kinds()) or "none"
             raise KeyError(f"no task registered for kind {kind!r} (registered: {known})") from None
 
+    def preload(self) -> None:
+        """Import every lazily registered task now (a worker, before its first job)."""
+        for kind in list(self._lazy):
+            self.get(kind)
+
     def kinds(self) -> list[str]:
-        return sorted(self._tasks)
+        return sorted([*self._tasks, *self._lazy])
 
     def __contains__(self, kind: object) -> bool:
-        return kind in self._tasks
+        return kind in self._tasks or kind in self._lazy
 
     def load_modules(self, names: Iterable[str]) -> None:
         """Import each module and let it register its tasks through ``register(registry)``."""

@@ -39,6 +39,7 @@ from adapters.childrenbooks.errors import (
 from adapters.common.limits import outage, per_minute
 from contracts.childrenbooks import ErrorCode
 from gateway.core.errors import CoreError, Unavailable
+from gateway.core.outages import unavailable
 from gateway.core.ratelimit import Decision
 from gateway.runtime import Runtime
 
@@ -129,6 +130,7 @@ async def admit(
 def to_error(exc: BaseException) -> ChildrenBooksError:
     if isinstance(exc, ChildrenBooksError):
         return exc
+    exc = unavailable(exc) or exc
     if isinstance(exc, CoreError):
         return from_core(exc)
     if isinstance(exc, HTTPException):

@@ -26,7 +26,9 @@ from gateway.core.errors import (
     NotFound,
     RateLimited,
     Unauthenticated,
+    Unavailable,
 )
+from gateway.core.outages import unavailable
 
 log = logging.getLogger("storygate.sleeperhit")
 
@@ -125,6 +127,10 @@ def from_core(exc: CoreError) -> ShError:
         return ShError("project_not_found", "Project not found")
     if isinstance(exc, InvalidState | Conflict):
         return ShError("story_job_state_invalid", exc.message)
+    if isinstance(exc, Unavailable):
+        # The reference has no code for an outage: its closed set's internal_error, with the
+        # status that tells a client to retry later.
+        return ShError("internal_error", exc.message, status=503)
     return ShError("internal_error", "Unexpected server failure")
 
 
@@ -136,6 +142,7 @@ def from_decode(exc: Exception) -> ShError:
 def to_error(exc: BaseException) -> ShError | None:
     if isinstance(exc, ShError):
         return exc
+    exc = unavailable(exc) or exc
     if isinstance(exc, CoreError):
         return from_core(exc)
     if isinstance(exc, msgspec.ValidationError | msgspec.DecodeError):

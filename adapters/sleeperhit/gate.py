@@ -42,6 +42,7 @@ async def _meter(runtime: Any, bucket: str, limit: int) -> Decision:
             "internal_error",
             "Rate limiting is temporarily unavailable; retry shortly",
             headers=HEADERS.render(decision),
+            status=503,
         ) from None
 
 

@@ -22,6 +22,7 @@ from gateway.core.errors import (
     QuotaExceeded,
     Unauthenticated,
 )
+from gateway.core.outages import unavailable
 
 
 class StoryMintError(Exception):
@@ -87,6 +88,7 @@ def from_decode(exc: Exception) -> StoryMintError:
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The router's one exception handler."""
+    exc = unavailable(exc) or exc
     if isinstance(exc, CoreError):
         exc = from_core(exc)
     if isinstance(exc, StoryMintError):

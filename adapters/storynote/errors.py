@@ -17,6 +17,7 @@ from adapters.common.decoding import first_problem, readable
 from adapters.common.statuses import status_of
 from contracts.storynote import ErrorResponse
 from gateway.core.errors import CoreError, InsufficientFunds, Unauthenticated
+from gateway.core.outages import unavailable
 
 log = logging.getLogger("storygate.storynote")
 
@@ -69,6 +70,7 @@ def from_decode(exc: Exception) -> StoryNoteError:
 def to_error(exc: BaseException) -> StoryNoteError | None:
     if isinstance(exc, StoryNoteError):
         return exc
+    exc = unavailable(exc) or exc
     if isinstance(exc, CoreError):
         return from_core(exc)
     if isinstance(exc, msgspec.ValidationError | msgspec.DecodeError):

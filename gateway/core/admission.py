@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.core.ids import new_job_id
 from gateway.core.jobs import DailyCap, JobInfo, JobService, JobStatus
 from gateway.core.ledger import Ledger
+from gateway.core.request_ids import next_job_id
 from gateway.core.wallets import Hold
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Admission:
             [Order(params, charges)],
             daily_cap=daily_cap,
             subject_id=subject_id,
-            job_ids=[job_id or new_job_id()],
+            job_ids=[job_id or next_job_id()],
         )
         return job
 
@@ -85,20 +85,28 @@ class Admission:
         """All of the jobs or none (a request for eight pictures that can pay for seven gets
         nothing): every hold is taken, then every job created, and only then is any job handed
         to the runner, so an undo never races a job that already started."""
-        ids = list(job_ids) if job_ids is not None else [new_job_id() for _ in orders]
+        ids = list(job_ids) if job_ids is not None else [next_job_id() for _ in orders]
         if len(ids) != len(orders):
             raise ValueError("one job id per order")
+        # A keyed request run again after its replica died finds the jobs it made
+        # (gateway.core.request_ids): those are neither charged nor created a second time.
+        made = {job.id: job for job in await self._jobs.find(ids, account_id)}
         holds: list[Hold] = []
         created: list[str] = []
         jobs: list[JobInfo] = []
         try:
             for job_id, order in zip(ids, orders, strict=True):
+                if job_id in made:
+                    continue
                 for charge in order.charges:
                     hold = await self._ledger.reserve(
                         account_id, charge.unit, charge.amount, job_id=job_id
                     )
                     holds.append(hold)
             for job_id, order in zip(ids, orders, strict=True):
+                if job_id in made:
+                    jobs.append(made[job_id])
+                    continue
                 job = await self._jobs.create(
                     account_id,
                     family,

@@ -106,3 +106,14 @@ class ModelUnavailable(CoreError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ModelCrashed(ModelUnavailable):
+    """The process running the local models died (a signal, an out-of-memory kill) or hung
+    and was stopped while serving a job's call. It fails that job like any model failure; the
+    model process is started afresh for the next call."""
+
+    code = "model_crashed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self.code, message)

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.core.breaker import Breaker
+
 log = logging.getLogger(__name__)
 
 # A watcher is called with (channel, event) for every event, and with (RESET, {}) when the
@@ -188,16 +190,23 @@ class RedisEventBus:
         prefix: str,
         queue_size: int = 256,
         retry_seconds: float = 1.0,
+        timeout_seconds: float = 2.0,
+        breaker: Breaker | None = None,
     ) -> None:
         self._redis = redis
+        self._timeout = timeout_seconds
+        # For publishing; shared with the process's other users of this Redis when given.
+        self._breaker = breaker or Breaker("Redis (events)", retry_seconds=retry_seconds)
         self._prefix = prefix
         self._pattern = f"{prefix}:ev:*"
         self._fanout = _Fanout(queue_size)
         self._retry = retry_seconds
         self._listener: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
-        # The listener could not connect: don't make subscribers wait for it.
-        self._failing = False
+        # Set while the pattern subscription is confirmed and its connection up.
+        self._live = asyncio.Event()
+        self._ever_live = False
+        # Cuts the listener's wait between reconnection attempts short (a new subscriber).
+        self._wake = asyncio.Event()
 
     @property
     def open_subscriptions(self) -> int:
@@ -207,21 +216,43 @@ class RedisEventBus:
         return f"{self._prefix}:ev:{channel}"
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
+        """At most ``timeout_seconds`` (a paused Redis never answers); while Redis is known to
+        be down (``gateway.core.breaker``) the event is dropped at once, as a full subscriber
+        queue would drop it: a job's progress must not wait on its hints."""
+        if self._breaker.skip():
+            return
         payload = json.dumps(event, default=str, separators=(",", ":"))
-        await self._redis.publish(self._name(channel), payload)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.publish(self._name(channel), payload)
+        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+            self._breaker.failed(exc)
+            raise
+        except BaseException:
+            self._breaker.abandoned()
+            raise
+        self._breaker.succeeded()
+
+    @property
+    def live(self) -> bool:
+        """Whether the subscription is up, so events published now reach this process."""
+        return self._live.is_set()
 
     async def start(self) -> None:
         """Listen; returns once Redis confirmed the pattern, so nothing published later is
-        missed. While Redis is unreachable it returns at once: subscribers then see no events
-        and fall back to reading the job (events are hints), and the listener keeps trying."""
+        missed. After a lost connection it asks the listener to try again at once and waits a
+        little (a subscriber that arrives just after Redis returned must see every later
+        event); while Redis stays unreachable it then returns anyway: subscribers see no
+        events meanwhile and fall back to reading the job (events are hints)."""
         if self._listener is None or self._listener.done():
-            self._connected = asyncio.Event()
-            self._failing = False
+            self._live.clear()
             self._listener = asyncio.create_task(self._listen(), name="storygate-events")
-        if self._connected.is_set() or self._failing:
+        if self._live.is_set():
             return
+        self._wake.set()
+        wait = self._timeout if self._ever_live else 5.0
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), 5.0)
+            await asyncio.wait_for(self._live.wait(), wait)
 
     @asynccontextmanager
     async def _subscription(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
@@ -258,19 +289,25 @@ class RedisEventBus:
                 try:
                     if pubsub is None:
                         pubsub = await self._open()
-                        if self._connected.is_set() or self._failing:
+                        if self._ever_live:
                             self._fanout.reset()  # events published meanwhile were missed
-                        self._connected.set()
-                        self._failing = False
+                            log.warning("event subscription restored")
+                        self._ever_live = True
+                        self._live.set()
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 except (RedisError, OSError) as exc:
-                    log.warning("event subscription lost, reconnecting: %s", exc)
+                    # Before anything awaits: a subscriber arriving from now on (it sees the
+                    # subscription down) wakes the wait below.
+                    self._wake.clear()
+                    if self._live.is_set():
+                        log.warning("event subscription lost, reconnecting: %s", exc)
+                    self._live.clear()
                     if pubsub is not None:
                         with contextlib.suppress(Exception):
                             await pubsub.aclose()
                     pubsub = None
-                    self._failing = True
-                    await asyncio.sleep(self._retry)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._retry)
                     continue
                 if message is None or message.get("type") != "pmessage":
                     continue

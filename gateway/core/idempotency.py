@@ -10,6 +10,7 @@ take over a key whose holder died; a done record lives ``ttl_seconds``. A reques
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -26,6 +27,7 @@ from sqlmodel import col
 
 from gateway.core.errors import Conflict, InvalidInput
 from gateway.core.ids import new_id
+from gateway.core.request_ids import job_ids_for_key
 from gateway.db.models import IdempotencyRecord, as_utc, utcnow
 
 if TYPE_CHECKING:
@@ -124,8 +126,12 @@ class Idempotency:
         cache_seconds: float = 0.0,
         cache_size: int = 10_000,
         monotonic: Callable[[], float] = time.monotonic,
+        secret: str = "",
     ) -> None:
         self.store = store
+        # Signs the job ids a keyed request creates (gateway.core.request_ids); "" keeps them
+        # random.
+        self._secret = secret
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
         self.storable = storable
@@ -181,8 +187,14 @@ class Idempotency:
     async def _execute(
         self, lease: Acquired, handler: Callable[[], Awaitable[StoredResponse]]
     ) -> StoredResponse:
+        ids = (
+            job_ids_for_key(self._secret, lease.account_id, lease.family, lease.key)
+            if self._secret
+            else contextlib.nullcontext()
+        )
         try:
-            response = await handler()
+            with ids:
+                response = await handler()
         except BaseException:
             await self._abandon_quietly(lease)
             raise

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from gateway.core.breaker import Breaker, guarded
 from gateway.core.errors import Unavailable
 from gateway.core.idempotency import (
     Acquired,
@@ -76,11 +77,17 @@ class RedisIdempotencyStore:
         prefix: str,
         ttl_seconds: float = 86400,
         lock_seconds: float = 120,
+        timeout_seconds: float = 2.0,
+        breaker: Breaker | None = None,
     ) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("RedisIdempotencyStore needs a client with decode_responses=False")
         self.redis = redis
         self.prefix = prefix
+        self._timeout = timeout_seconds
+        # Shared with the process's other Redis users: a paused Redis is waited on once a
+        # second, not once per request.
+        self._breaker = breaker
         self.ttl_ms = max(1, int(ttl_seconds * 1000))
         self.lock_ms = max(1, int(lock_seconds * 1000))
         self._begin = redis.register_script(_BEGIN_LUA)
@@ -92,10 +99,13 @@ class RedisIdempotencyStore:
         return f"{self.prefix}:idem:{account_id}:{family}:{digest}"
 
     async def _call(self, script: Any, key: str, args: list[Any]) -> Any:
-        try:
-            return await script(keys=[key], args=args)
-        except (RedisError, OSError) as exc:
-            raise Unavailable("Idempotency store (Redis) is unreachable") from exc
+        return await guarded(
+            self._breaker,
+            lambda: script(keys=[key], args=args),
+            seconds=self._timeout,
+            errors=(RedisError, OSError),
+            refusal=lambda: Unavailable("Idempotency store (Redis) is unreachable"),
+        )
 
     async def begin(self, account_id: str, family: str, key: str, fingerprint: str) -> BeginResult:
         token = new_id("idl")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _C = JOBS.c
+
+
+def _stale(before: datetime) -> Any:
+    """The job's worker last beat (or started it) before ``before``."""
+    return func.coalesce(_C.heartbeat_at, _C.started_at) < before
+
+
 _A = Account.__table__.c  # type: ignore[attr-defined]
 
 Settle = Callable[[str, bool], Awaitable[int]]
@@ -189,6 +196,15 @@ class JobService(ResultEdits):
             rows = (await conn.execute(stmt)).all()
         return [job_info(r) for r in rows]
 
+    async def find(self, job_ids: Sequence[str], account_id: str) -> builtins.list[JobInfo]:
+        """Those of ``job_ids`` that exist and belong to ``account_id``."""
+        if not job_ids:
+            return []
+        stmt = select(JOBS).where(_C.id.in_(list(job_ids)), _C.account_id == account_id)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [job_info(r) for r in rows]
+
     async def unfinished(self, runner: str) -> builtins.list[JobInfo]:
         stmt = (
             select(JOBS)
@@ -275,14 +291,18 @@ class JobService(ResultEdits):
             gone = (await conn.execute(stmt)).first() is not None
         return gone
 
-    async def heartbeat(self, job_id: str) -> bool:
-        """The running job's worker is alive; ``False`` once the job is no longer running."""
+    async def heartbeat(self, job_id: str, attempt: int | None = None) -> bool:
+        """The running job's worker is alive; ``False`` once the job is no longer running, or
+        (with ``attempt``) no longer running the attempt this worker started: another worker
+        took the job over after this one missed its beats."""
         stmt = (
             update(JOBS)
             .where(_C.id == job_id, _C.status == JobStatus.RUNNING.value)
             .values(heartbeat_at=self._clock())
             .returning(_C.id)
         )
+        if attempt is not None:
+            stmt = stmt.where(_C.attempts == attempt)
         async with self._db.write() as conn:
             return (await conn.execute(stmt)).first() is not None
 
@@ -357,11 +377,15 @@ class JobService(ResultEdits):
         )
         return await self._finished(job, capture=True)
 
-    async def fail(self, job_id: str, code: str, message: str) -> bool:
+    async def fail(
+        self, job_id: str, code: str, message: str, *, stalled_before: datetime | None = None
+    ) -> bool:
         now = self._clock()
+        extra = () if stalled_before is None else (_stale(stalled_before),)
         job = await self._transition(
             job_id,
             OPEN,
+            *extra,
             status=JobStatus.FAILED.value,
             error_code=cut(code, CODE_MAX),
             error_message=cut(message, ERROR_MAX),
@@ -384,8 +408,31 @@ class JobService(ResultEdits):
         )
         return await self._finished(job, capture=False)
 
-    async def requeue(self, job_id: str) -> bool:
-        job = await self._transition(job_id, (JobStatus.RUNNING,), status=JobStatus.QUEUED.value)
+    async def stalled(
+        self, runner: str, before: datetime, limit: int = 200
+    ) -> builtins.list[JobInfo]:
+        """Running jobs of ``runner`` whose worker has not beaten since ``before``."""
+        stmt = (
+            select(JOBS)
+            .where(
+                _C.runner == runner,
+                _C.status == JobStatus.RUNNING.value,
+                _stale(before),
+            )
+            .order_by(_C.heartbeat_at)
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [job_info(r) for r in rows]
+
+    async def requeue(self, job_id: str, *, stalled_before: datetime | None = None) -> bool:
+        """Running -> queued; with ``stalled_before``, only while its worker is still silent
+        (a worker that beat in the meantime keeps its job)."""
+        extra = () if stalled_before is None else (_stale(stalled_before),)
+        job = await self._transition(
+            job_id, (JobStatus.RUNNING,), *extra, status=JobStatus.QUEUED.value
+        )
         if job is None:
             return False
         await self._publish(job)
@@ -428,12 +475,12 @@ class JobService(ResultEdits):
         return True
 
     async def _transition(
-        self, job_id: str, allowed: Iterable[JobStatus], **values: Any
+        self, job_id: str, allowed: Iterable[JobStatus], *where: Any, **values: Any
     ) -> JobInfo | None:
         values.setdefault("updated_at", self._clock())
         stmt = (
             update(JOBS)
-            .where(_C.id == job_id, _C.status.in_([s.value for s in allowed]))
+            .where(_C.id == job_id, _C.status.in_([s.value for s in allowed]), *where)
             .values(**values)
             .returning(JOBS)
         )

@@ -8,7 +8,7 @@ counted and the decision says whether a request of cost 1 would pass now.
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from redis.exceptions import RedisError
 
+from gateway.core.breaker import Breaker
 from gateway.core.errors import Unavailable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +200,12 @@ class RedisRateLimiter:
     The window index comes from the caller's clock rather than Redis's, so tests can steer
     time and every replica names the same counter. ``on_error`` decides what an unreachable
     Redis means: "allow" lets traffic through unmetered, "deny" raises ``Unavailable``.
+
+    A decision never waits more than ``timeout_seconds`` on Redis (a paused or partitioned
+    Redis accepts connections and never answers), and once Redis failed, decisions go without
+    it for ``retry_seconds`` at a time (``gateway.core.breaker``, possibly shared with the
+    process's other users of that Redis), so an outage costs one timeout per ``retry_seconds``
+    rather than one per request.
     """
 
     def __init__(
@@ -210,13 +215,25 @@ class RedisRateLimiter:
         prefix: str,
         on_error: Literal["allow", "deny"],
         clock: Callable[[], float] = time.time,
+        timeout_seconds: float = 2.0,
+        retry_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        breaker: Breaker | None = None,
     ) -> None:
         if on_error not in ("allow", "deny"):
             raise ValueError("on_error must be 'allow' or 'deny'")
+        if timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
         self.redis = redis
         self.prefix = prefix
         self.on_error = on_error
         self.clock = clock
+        self.timeout_seconds = timeout_seconds
+        # Shared with the process's other users of the same Redis when given, so one
+        # timeout tells them all.
+        self.breaker = breaker or Breaker(
+            "Redis (rate limiter)", retry_seconds=retry_seconds, monotonic=monotonic
+        )
         self._script = redis.register_script(_HIT_LUA)
 
     def key(self, bucket: str, window: Window, now: float) -> str:
@@ -225,21 +242,29 @@ class RedisRateLimiter:
     async def hit(self, bucket: str, windows: Sequence[Window], cost: int = 1) -> Decision:
         _check(windows, cost)
         now = self.clock()
+        if self.breaker.skip():
+            return self._without_redis(windows, now)
         keys = [self.key(bucket, w, now) for w in windows]
         args: list[int] = [cost]
         for w in windows:
             args += [w.limit, w.seconds]
         try:
-            reply = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            if self.on_error == "deny":
-                raise Unavailable("Rate limiter (Redis) is unreachable") from exc
-            log.warning(
-                "rate limiter Redis unreachable; allowing unmetered (%s)", type(exc).__name__
-            )
-            return _unmetered(windows, now)
+            async with asyncio.timeout(self.timeout_seconds):
+                reply = await self._script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+            self.breaker.failed(exc)
+            return self._without_redis(windows, now)
+        except BaseException:
+            self.breaker.abandoned()
+            raise
+        self.breaker.succeeded()
         before = [int(c) for c in reply[1:]]
         return _decide(windows, before, cost, now, counted=bool(int(reply[0])))
+
+    def _without_redis(self, windows: Sequence[Window], now: float) -> Decision:
+        if self.on_error == "deny":
+            raise Unavailable("Rate limiter (Redis) is unreachable")
+        return _unmetered(windows, now)
 
     async def close(self) -> None:
         """The Redis client belongs to the lifespan that created it."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.admission import Admission, Charge
+from gateway.core.admission import Admission, Charge, Order
 from gateway.core.errors import InsufficientFunds, QuotaExceeded, Unavailable
 from gateway.core.events import MemoryEventBus
 from gateway.core.jobs import DailyCap, JobService, JobStatus
 from gateway.core.ledger import Ledger
+from gateway.core.request_ids import job_ids_for_key, next_job_id
 from gateway.db.engine import Database
 
 CREDITS, BOOKS = "sleeperhit.credits", "storymint.books"
@@ -106,3 +107,35 @@ async def test_a_full_day_gives_back_the_charges(parts: Parts, account_id: str) 
             daily_cap=DailyCap(1),
         )
     assert (await parts.ledger.balance(account_id, CREDITS)).spendable == 100
+
+
+async def test_a_keyed_request_run_again_finds_its_job_and_is_not_charged_twice(
+    parts: Parts, account_id: str
+) -> None:
+    """The replica that ran a keyed request died after admitting its job and before storing its
+    answer; the retry (another replica, after the key's lock ran out) runs the request again
+    and must get the same job, held once."""
+
+    async def request() -> list[str]:
+        with job_ids_for_key("secret", account_id, "storymint", "key-1"):
+            jobs = await parts.admission().admit_all(
+                account_id,
+                "storymint",
+                "book",
+                [Order({"n": 1}, [Charge(CREDITS, 30)]), Order({"n": 2}, [Charge(CREDITS, 20)])],
+            )
+        return [job.id for job in jobs]
+
+    first = await request()
+    again = await request()
+    assert again == first
+    assert parts.submitted == first + first  # queued again, in case the first enqueue was lost
+    assert len(await parts.jobs.list(account_id)) == 2
+    assert (await parts.ledger.balance(account_id, CREDITS)).spendable == 50
+    # Another key, or another account's same key, makes other jobs; outside a key, random ids.
+    with job_ids_for_key("secret", account_id, "storymint", "key-2"):
+        other = await parts.admission().admit(account_id, "storymint", "book", {})
+    with job_ids_for_key("secret", "someone-else", "storymint", "key-1"):
+        assert next_job_id() not in first
+    assert other.id not in first
+    assert len(other.id) == len(first[0]) == 40

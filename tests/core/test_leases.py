@@ -111,6 +111,52 @@ async def test_a_job_whose_worker_stopped_beating_is_failed_and_released_once(
     assert await parts.ledger.audit(account_id, UNIT)
 
 
+async def test_a_silent_workers_job_is_queued_again_then_failed_when_out_of_attempts(
+    parts: Parts, account_id: str
+) -> None:
+    """The short heartbeat: four missed beats take the job from its worker, long before its
+    holds' lease runs out; a worker that still beats keeps its job."""
+    leases = Leases(
+        parts.jobs._db, parts.ledger, parts.jobs, seconds=LEASE, beat_seconds=2, clock=parts.clock
+    )
+    silent = await parts.jobs.create(account_id, "sleeperhit", "book", {}, runner="arq")
+    beating = await parts.jobs.create(account_id, "sleeperhit", "book", {}, runner="arq")
+    other_runner = await parts.jobs.create(account_id, "sleeperhit", "book", {})
+    await parts.ledger.reserve(account_id, UNIT, 10, job_id=silent.id)
+    for job in (silent, beating, other_runner):
+        await parts.jobs.start(job.id)
+    redelivered: list[str] = []
+
+    async def redeliver(job_id: str) -> None:
+        redelivered.append(job_id)
+
+    parts.clock.advance(7)  # under four beats of silence: nobody is dead yet
+    assert await leases.recover_stalled("arq", 2, redeliver) == (0, 0)
+    assert await leases.beat(beating.id, 1)
+    parts.clock.advance(2)
+    assert await leases.recover_stalled("arq", 2, redeliver) == (1, 0)
+    assert redelivered == [silent.id]
+    assert (await parts.jobs.get(silent.id)).status is JobStatus.QUEUED
+    assert (await parts.jobs.get(beating.id)).status is JobStatus.RUNNING
+    assert (await parts.jobs.get(other_runner.id)).status is JobStatus.RUNNING
+    assert await _state(parts, silent.id) == ["held"]
+
+    # The second run is the last one allowed; its worker dies too.
+    restarted = await parts.jobs.start(silent.id)
+    assert restarted is not None and restarted.attempts == 2
+    # The first worker, if it was only slow, has lost the job: its beats are refused.
+    assert not await leases.beat(silent.id, 1)
+    parts.clock.advance(5)
+    assert await leases.beat(beating.id, 1)
+    parts.clock.advance(4)
+    assert await leases.recover_stalled("arq", 2, redeliver) == (0, 1)
+    failed = await parts.jobs.get(silent.id)
+    assert failed.status is JobStatus.FAILED and failed.error_code == "interrupted"
+    assert await _state(parts, silent.id) == ["released"]
+    assert (await parts.ledger.balance(account_id, UNIT)).perpetual == 1000
+    assert await parts.ledger.audit(account_id, UNIT)
+
+
 async def test_a_lost_settlement_is_made_by_the_sweep(parts: Parts, account_id: str) -> None:
     jobs_without_settle = JobService(parts.jobs._db, MemoryEventBus(), clock=parts.clock)
     won = await jobs_without_settle.create(account_id, "sleeperhit", "book", {})
@@ -219,8 +265,14 @@ async def test_a_killed_workers_job_has_its_hold_released_within_the_lease(
 ) -> None:
     settings = distributed_settings(pg_url, redis_url, redis_prefix, tmp_path)
     lease = 2
-    settings = settings.with_overrides(hold_seconds=lease)
-    env = worker_env(settings, STORYGATE_HOLD_SECONDS=str(lease), STORYGATE_BACKENDS="instant")
+    # One attempt: the dead worker's job is failed rather than queued for another worker.
+    settings = settings.with_overrides(hold_seconds=lease, job_max_attempts=1)
+    env = worker_env(
+        settings,
+        STORYGATE_HOLD_SECONDS=str(lease),
+        STORYGATE_BACKENDS="instant",
+        STORYGATE_JOB_MAX_ATTEMPTS="1",
+    )
     worker = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"],
         cwd=REPO,

