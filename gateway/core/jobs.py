@@ -27,6 +27,7 @@ from gateway.core import ids
 from gateway.core.errors import NotFound, QuotaExceeded
 from gateway.core.events import EventBus
 from gateway.core.job_edits import ResultEdits
+from gateway.core.job_liveness import WorkerLiveness, stale_since
 from gateway.core.job_records import (
     CODE_MAX,
     ERROR_MAX,
@@ -61,11 +62,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _C = JOBS.c
-
-
-def _stale(before: datetime) -> Any:
-    """The job's worker last beat (or started it) before ``before``."""
-    return func.coalesce(_C.heartbeat_at, _C.started_at) < before
 
 
 _A = Account.__table__.c  # type: ignore[attr-defined]
@@ -103,7 +99,7 @@ def _created_since(account_id: str, family: str, kind: str, since: datetime) -> 
     )
 
 
-class JobService(ResultEdits):
+class JobService(ResultEdits, WorkerLiveness):
     def __init__(
         self,
         db: Database,
@@ -291,21 +287,6 @@ class JobService(ResultEdits):
             gone = (await conn.execute(stmt)).first() is not None
         return gone
 
-    async def heartbeat(self, job_id: str, attempt: int | None = None) -> bool:
-        """The running job's worker is alive; ``False`` once the job is no longer running, or
-        (with ``attempt``) no longer running the attempt this worker started: another worker
-        took the job over after this one missed its beats."""
-        stmt = (
-            update(JOBS)
-            .where(_C.id == job_id, _C.status == JobStatus.RUNNING.value)
-            .values(heartbeat_at=self._clock())
-            .returning(_C.id)
-        )
-        if attempt is not None:
-            stmt = stmt.where(_C.attempts == attempt)
-        async with self._db.write() as conn:
-            return (await conn.execute(stmt)).first() is not None
-
     async def start(self, job_id: str) -> JobInfo | None:
         """Claim a queued job for this runner; ``None`` means someone else owns it or it is over."""
         now = self._clock()
@@ -381,7 +362,7 @@ class JobService(ResultEdits):
         self, job_id: str, code: str, message: str, *, stalled_before: datetime | None = None
     ) -> bool:
         now = self._clock()
-        extra = () if stalled_before is None else (_stale(stalled_before),)
+        extra = () if stalled_before is None else (stale_since(stalled_before),)
         job = await self._transition(
             job_id,
             OPEN,
@@ -407,36 +388,6 @@ class JobService(ResultEdits):
             finished_at=now,
         )
         return await self._finished(job, capture=False)
-
-    async def stalled(
-        self, runner: str, before: datetime, limit: int = 200
-    ) -> builtins.list[JobInfo]:
-        """Running jobs of ``runner`` whose worker has not beaten since ``before``."""
-        stmt = (
-            select(JOBS)
-            .where(
-                _C.runner == runner,
-                _C.status == JobStatus.RUNNING.value,
-                _stale(before),
-            )
-            .order_by(_C.heartbeat_at)
-            .limit(limit)
-        )
-        async with self._db.read() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [job_info(r) for r in rows]
-
-    async def requeue(self, job_id: str, *, stalled_before: datetime | None = None) -> bool:
-        """Running -> queued; with ``stalled_before``, only while its worker is still silent
-        (a worker that beat in the meantime keeps its job)."""
-        extra = () if stalled_before is None else (_stale(stalled_before),)
-        job = await self._transition(
-            job_id, (JobStatus.RUNNING,), *extra, status=JobStatus.QUEUED.value
-        )
-        if job is None:
-            return False
-        await self._publish(job)
-        return True
 
     async def restart(self, job_id: str, account_id: str | None = None) -> JobInfo | None:
         """Put a failed job back in the queue to run again from where it stopped: its params and

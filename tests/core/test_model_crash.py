@@ -23,6 +23,7 @@ from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
 from tests.core.test_distributed import REPO, distributed_settings, worker_env
 from tests.e2e.conftest import start_server
+from tests.unit.test_model_process import ended
 
 PLUGINS = ("tests.support.tasks", "tests.support.crashy")
 GRANT = 10
@@ -42,14 +43,6 @@ def descends_from(pid: int, ancestor: int) -> bool:
         if pid == ancestor:
             return True
     return False
-
-
-def ended(pid: int) -> bool:
-    """Ended (a zombie waiting for its parent counts)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 async def until_final(rt: Runtime, job_id: str, seconds: float = 45) -> JobInfo:
