@@ -14,14 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from gateway.core.admission import Charge
 from gateway.core.jobs import JobInfo, JobStatus
-from gateway.db.models import LedgerEntry
 from gateway.runtime import Runtime, open_runtime
 from gateway.settings import Settings
 from tests.core.test_distributed import REPO, distributed_settings, worker_env
+from tests.core.test_leases import _entries as entries
 from tests.e2e.conftest import start_server
 from tests.unit.test_model_process import ended
 
@@ -55,16 +54,6 @@ async def until_final(rt: Runtime, job_id: str, seconds: float = 45) -> JobInfo:
             return job
         await asyncio.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish within {seconds} s")
-
-
-async def entries(rt: Runtime, job_id: str) -> list[str]:
-    async with rt.db.read() as conn:
-        rows = await conn.execute(
-            select(LedgerEntry.kind)  # type: ignore[call-overload]
-            .where(LedgerEntry.job_id == job_id)
-            .order_by(LedgerEntry.id)
-        )
-        return [r[0] for r in rows]
 
 
 async def assert_released_once(rt: Runtime, job: JobInfo) -> None:
