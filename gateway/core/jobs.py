@@ -15,17 +15,19 @@ edit claim (a lease) and a compare-and-swap on its revision, so two edits never 
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from gateway.core import ids
-from gateway.core.errors import NotFound, QuotaExceeded
+from gateway.core.errors import NotFound
 from gateway.core.events import EventBus
+from gateway.core.job_daily_cap import DailyCap, check_daily, created_since, day_start
 from gateway.core.job_edits import ResultEdits
 from gateway.core.job_liveness import WorkerLiveness, stale_since
 from gateway.core.job_records import (
@@ -46,7 +48,7 @@ from gateway.core.job_records import (
 )
 from gateway.core.pages import Cursor, beyond
 from gateway.db.engine import Database
-from gateway.db.models import Account, utcnow
+from gateway.db.models import utcnow
 
 __all__ = [
     "FINAL",
@@ -64,39 +66,7 @@ log = logging.getLogger(__name__)
 _C = JOBS.c
 
 
-_A = Account.__table__.c  # type: ignore[attr-defined]
-
 Settle = Callable[[str, bool], Awaitable[int]]
-
-
-class DailyCap:
-    """At most ``limit`` jobs of one family and kind per account and UTC day, counted from the
-    jobs table inside the transaction that creates the job (with the account's row locked), so
-    the count is exact under concurrency, survives restarts, and an undone admission (its job
-    discarded) gives its place back."""
-
-    __slots__ = ("limit",)
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-
-
-def _day_start(now: datetime) -> datetime:
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _created_since(account_id: str, family: str, kind: str, since: datetime) -> Any:
-    """How many jobs of one family and kind the account created since ``since``."""
-    return (
-        select(func.count())
-        .select_from(JOBS)
-        .where(
-            _C.account_id == account_id,
-            _C.family == family,
-            _C.kind == kind,
-            _C.created_at >= since,
-        )
-    )
 
 
 class JobService(ResultEdits, WorkerLiveness):
@@ -250,28 +220,15 @@ class JobService(ResultEdits, WorkerLiveness):
         )
         async with self._db.write() as conn:
             if daily_cap is not None:
-                await self._check_daily(conn, account_id, family, kind, daily_cap, now)
+                await check_daily(conn, account_id, family, kind, daily_cap, now)
             row = (await conn.execute(stmt)).one()
         job = job_info(row)
         await self._publish(job)
         return job
 
-    @staticmethod
-    async def _check_daily(
-        conn: Any, account_id: str, family: str, kind: str, cap: DailyCap, now: datetime
-    ) -> None:
-        # The account row's lock serialises this account's creates on PostgreSQL (SQLite has
-        # one writer), so the count and the insert cannot interleave with another create.
-        await conn.execute(select(_A.id).where(_A.id == account_id).with_for_update())
-        count = await conn.scalar(_created_since(account_id, family, kind, _day_start(now)))
-        if int(count or 0) >= cap.limit:
-            raise QuotaExceeded(
-                f"{cap.limit} a day reached; it resets at 00:00 UTC", limit=cap.limit, window="day"
-            )
-
     async def count_today(self, account_id: str, family: str, kind: str) -> int:
         """Jobs of one family and kind the account created since 00:00 UTC."""
-        stmt = _created_since(account_id, family, kind, _day_start(self._clock()))
+        stmt = created_since(account_id, family, kind, day_start(self._clock()))
         async with self._db.read() as conn:
             return int((await conn.scalar(stmt)) or 0)
 
@@ -443,10 +400,21 @@ class JobService(ResultEdits, WorkerLiveness):
         """Settle the reservation of a job this caller just moved to a final state.
 
         Settling comes before the final event, so a client that sees "done" and then reads its
-        balance sees the capture or release already applied.
+        balance sees the capture or release already applied. A caller cancelled meanwhile (a
+        worker stopping) waits for both: the final state is already committed, and a settlement
+        left to the lease sweeper would only come when the hold's lease runs out.
         """
         if job is None:
             return False
+        ending = asyncio.ensure_future(self._settle_and_publish(job, capture))
+        try:
+            await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            await ending
+            raise
+        return True
+
+    async def _settle_and_publish(self, job: JobInfo, capture: bool) -> None:
         if self._settle is not None:
             try:
                 await self._settle(job.id, capture)
@@ -455,7 +423,6 @@ class JobService(ResultEdits, WorkerLiveness):
                 # here costs the account a delay, never credits.
                 log.exception("settling job %s (capture=%s) failed", job.id, capture)
         await self._publish(job)
-        return True
 
     async def _publish(self, job: JobInfo) -> None:
         try:

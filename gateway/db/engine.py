@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from sqlalchemy import event
@@ -37,6 +37,16 @@ def _sqlite_engine(url: str, immediate: bool, pool_size: int) -> AsyncEngine:
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_invalidate(dbapi_conn: Any, _record: Any, _exc: BaseException | None) -> None:
+        # A task cancelled inside a statement (a worker stopping, a job taken away) makes
+        # SQLAlchemy drop the connection by closing it. SQLite keeps a closed connection's locks
+        # while one of its statements is unfinished (an UPDATE ... RETURNING not yet read), so
+        # the writer's lock would outlive the connection and stall every later write for the
+        # busy timeout. Rolling back first ends the transaction and its locks.
+        with suppress(Exception):
+            dbapi_conn.rollback()
+
     return engine
 
 
@@ -47,6 +57,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock: asyncio.Lock | None = None
+        # Connections still being opened for a caller that was cancelled meanwhile; each is
+        # closed as soon as it opens (a pool of one writer must get it back).
+        self._abandoned: set[asyncio.Future[Any]] = set()
         if self.is_sqlite:
             self.reader = _sqlite_engine(url, immediate=False, pool_size=pool_size)
             self.writer = _sqlite_engine(url, immediate=True, pool_size=1)
@@ -80,10 +93,14 @@ class Database:
         async with self._write_lock, self._transaction(self.writer) as conn:
             yield conn
 
-    @staticmethod
     @asynccontextmanager
-    async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-        conn = await asyncio.shield(engine.connect())
+    async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        connecting = asyncio.ensure_future(engine.connect())
+        try:
+            conn = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            self._abandon(connecting)
+            raise
         committed = False
 
         async def finish() -> None:
@@ -102,6 +119,17 @@ class Database:
         finally:
             ending = asyncio.ensure_future(finish())
             await asyncio.shield(ending)
+
+    def _abandon(self, connecting: asyncio.Future[AsyncConnection]) -> None:
+        def close(done: asyncio.Future[AsyncConnection]) -> None:
+            self._abandoned.discard(done)
+            if not done.cancelled() and done.exception() is None:
+                closing = asyncio.ensure_future(done.result().close())
+                self._abandoned.add(closing)
+                closing.add_done_callback(self._abandoned.discard)
+
+        self._abandoned.add(connecting)
+        connecting.add_done_callback(close)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
